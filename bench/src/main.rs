@@ -1,0 +1,298 @@
+//! `cargo run --release -p porchlight-bench -- --streams 1,16,64 --seconds 60`
+//!
+//! For each stream count N: the simulated camera serves N 1080p30 ~4 Mbit/s
+//! H.264 streams; first Porchlight records them for T seconds, then N
+//! `ffmpeg -c copy -f segment` processes (what Frigate runs) record the same
+//! streams for T seconds. Prints CPU seconds, peak RSS and frames lost for
+//! both, and the ratios. Figures, not pass/fail: machines are noisy.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Comma-separated stream counts.
+    #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
+    streams: Vec<usize>,
+    /// Recording time per run.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// The porchlight binary (default: next to this one).
+    #[arg(long)]
+    porchlight: Option<PathBuf>,
+    /// Skip the ffmpeg baseline.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+/// CPU and memory of a set of processes over one run.
+#[derive(Default, Debug, Clone, Copy)]
+struct Usage {
+    cpu_seconds: f64,
+    peak_rss_bytes: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let porchlight = match &args.porchlight {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("porchlight"),
+    };
+    if !porchlight.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            porchlight.display()
+        );
+    }
+    println!("| streams | seconds | porchlight CPU s/stream-min | ffmpeg CPU s/stream-min | CPU ratio | porchlight RSS MiB/stream | ffmpeg RSS MiB/stream | porchlight frames lost | ffmpeg frames lost |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &n in &args.streams {
+        let ours = run_porchlight(&porchlight, n, args.seconds)?;
+        let theirs = if args.no_baseline {
+            None
+        } else {
+            Some(run_ffmpeg(&porchlight, n, args.seconds)?)
+        };
+        let per_min = |u: &Usage| u.cpu_seconds / (n as f64 * args.seconds as f64 / 60.0);
+        let rss = |bytes: f64| bytes / n as f64 / (1 << 20) as f64;
+        let (theirs_cpu, ratio, theirs_rss, theirs_lost) = match &theirs {
+            Some((usage, lost)) => (
+                format!("{:.3}", per_min(usage)),
+                format!("{:.2}", per_min(&ours.0) / per_min(usage).max(1e-9)),
+                format!("{:.1}", rss(usage.peak_rss_bytes as f64)),
+                lost.to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "| {n} | {} | {:.3} | {theirs_cpu} | {ratio} | {:.2} | {theirs_rss} | {} | {theirs_lost} |",
+            args.seconds,
+            per_min(&ours.0),
+            rss(ours.0.peak_rss_bytes as f64),
+            ours.1,
+        );
+    }
+    Ok(())
+}
+
+/// Starts `porchlight simcam` for N hd streams; returns the child and its port.
+fn start_simcam(porchlight: &Path) -> anyhow::Result<(Child, u16)> {
+    let port = free_port()?;
+    let child = Command::new(porchlight)
+        .args([
+            "simcam",
+            "--clip",
+            "hd",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start simcam")?;
+    wait_for_port(port)?;
+    Ok((child, port))
+}
+
+/// Stops the simcam and reads the frames it sent, summed over paths.
+fn stop_simcam(mut child: Child) -> anyhow::Result<u64> {
+    signal(&child, libc::SIGTERM);
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out)?;
+    }
+    child.wait()?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.strip_prefix("frames_sent "))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum())
+}
+
+fn run_porchlight(porchlight: &Path, n: usize, seconds: u64) -> anyhow::Result<(Usage, i64)> {
+    let dir = tempfile::Builder::new()
+        .prefix("porchlight-bench-")
+        .tempdir_in(bench_dir())?;
+    let (simcam, port) = start_simcam(porchlight)?;
+    let http_port = free_port()?;
+    let mut config = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"127.0.0.1:{http_port}\"\n[retention]\nmin_free = \"2GB\"\n",
+        dir.path().join("data").display()
+    );
+    for i in 0..n {
+        config.push_str(&format!(
+            "[[cameras]]\nname = \"cam{i}\"\nurl = \"rtsp://127.0.0.1:{port}/cam{i}\"\n"
+        ));
+    }
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config)?;
+    let daemon = Command::new(porchlight)
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = daemon.id();
+    let start_cpu = cpu_seconds(pid)?;
+    std::thread::sleep(Duration::from_secs(seconds));
+    let usage = Usage {
+        cpu_seconds: cpu_seconds(pid)? - start_cpu,
+        peak_rss_bytes: peak_rss(pid)?,
+    };
+    // Stop the camera first so every frame sent has been received and flushed.
+    let sent = stop_simcam(simcam)?;
+    let mut stored = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = frames_stored(http_port).unwrap_or(0);
+        if now == stored && now > 0 || Instant::now() > deadline {
+            break;
+        }
+        stored = now;
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let mut daemon = daemon;
+    signal(&daemon, libc::SIGTERM);
+    daemon.wait()?;
+    Ok((usage, sent as i64 - stored as i64))
+}
+
+fn run_ffmpeg(porchlight: &Path, n: usize, seconds: u64) -> anyhow::Result<(Usage, String)> {
+    let dir = tempfile::Builder::new()
+        .prefix("ffmpeg-bench-")
+        .tempdir_in(bench_dir())?;
+    let (simcam, port) = start_simcam(porchlight)?;
+    let mut children = Vec::new();
+    for i in 0..n {
+        let out = dir.path().join(format!("cam{i}-%05d.mp4"));
+        let child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+            ])
+            .arg(format!("rtsp://127.0.0.1:{port}/cam{i}"))
+            .args([
+                "-c",
+                "copy",
+                "-f",
+                "segment",
+                "-segment_time",
+                "60",
+                "-reset_timestamps",
+                "1",
+            ])
+            .arg(out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start ffmpeg (apt-get install ffmpeg)")?;
+        children.push(child);
+    }
+    let start: Vec<f64> = children
+        .iter()
+        .map(|c| cpu_seconds(c.id()).unwrap_or(0.0))
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let mut usage = Usage::default();
+    for (child, start) in children.iter().zip(start) {
+        usage.cpu_seconds += cpu_seconds(child.id()).unwrap_or(start) - start;
+        usage.peak_rss_bytes += peak_rss(child.id()).unwrap_or(0);
+    }
+    for child in &children {
+        signal(child, libc::SIGINT);
+    }
+    for mut child in children {
+        child.wait()?;
+    }
+    stop_simcam(simcam)?;
+    // ffmpeg keeps no frame counter we can read cheaply; frame loss is not measured for it.
+    Ok((usage, "n/a".into()))
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child we own.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listening on port {port}")
+}
+
+/// utime + stime of a process (all threads), from /proc.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields after the name start at field 3 (state); utime is 14, stime 15.
+    let utime: f64 = fields.get(11).context("utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("stime")?.parse()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((utime + stime) / ticks)
+}
+
+/// VmHWM: the peak resident set size.
+fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("VmHWM")?;
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+/// Sum of porchlight_frames_total from /metrics.
+fn frames_stored(http_port: u16) -> anyhow::Result<u64> {
+    let mut stream = TcpStream::connect(("127.0.0.1", http_port))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut total = 0u64;
+    for line in BufReader::new(stream).lines() {
+        let line = line?;
+        if line.starts_with("porchlight_frames_total{") {
+            total += line
+                .rsplit_once(' ')
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,21 @@
+//! Minimal fragmented-MP4 (ISO/IEC 14496-12) writing and reading for
+//! Porchlight's recording store.
+//!
+//! Writing: an init segment (`ftyp` + `moov` with `mvex`) and fragments
+//! (`moof` + `mdat`), with samples handed in already encoded: nothing is
+//! ever re-encoded. Reading: just enough to recover a segment file after a
+//! crash (find the last whole fragment) and to check it against the index.
+//! The reader treats its input as hostile: bounded sizes, no panics.
+
+mod boxes;
+mod read;
+mod write;
+
+pub use read::{
+    parse_init, parse_moof, scan_segment, top_level_boxes, BoxHeader, FragmentInfo, InitInfo,
+    InitTrack, Mp4Error, ScannedFragment, SegmentScan, TrackRun,
+};
+pub use write::{
+    g711_sample_entry, write_fragment_header, write_init_segment, G711Law, Sample, TrackConfig,
+    TrackFragment, TrackKind,
+};

@@ -1,0 +1,413 @@
+//! The owner's configuration file: parsed strictly, validated once, then
+//! handed to the rest of the daemon as plain typed values.
+//!
+//! Every error names the key path and the line, because a self-hoster editing
+//! TOML over SSH needs to know exactly where the mistake is.
+
+mod raw;
+mod secret;
+pub mod units;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use secret::Secret;
+use units::{ByteSize, HumanDuration};
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub retention: RetentionConfig,
+    pub storage: StorageConfig,
+    pub cameras: Vec<CameraConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+}
+
+/// Global retention: per-camera defaults plus the disk-wide free-space reserve.
+#[derive(Clone, Debug)]
+pub struct RetentionConfig {
+    pub defaults: RetentionLimits,
+    /// Keep at least this much of the data disk free, deleting the oldest
+    /// footage of any camera when needed.
+    pub min_free: ByteSize,
+}
+
+/// Limits that apply to one camera (all of its streams together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionLimits {
+    pub max_bytes: Option<ByteSize>,
+    pub max_age: Option<HumanDuration>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// Roughly how long each segment file covers before a new one starts.
+    pub segment_duration: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// Which of a camera's streams a recording belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamKind {
+    Main,
+    Sub,
+}
+
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Main => "main",
+            StreamKind::Sub => "sub",
+        }
+    }
+}
+
+impl fmt::Display for StreamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a camera's password came from, shown (never the password itself)
+/// by `check-config`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    None,
+    Inline,
+    File(PathBuf),
+    Environment(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct CameraConfig {
+    pub name: String,
+    pub url: url::Url,
+    pub sub_url: Option<url::Url>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_source: PasswordSource,
+    pub transport: Transport,
+    pub streams: Vec<StreamKind>,
+    pub audio: bool,
+    pub enabled: bool,
+    pub retention: RetentionLimits,
+}
+
+impl CameraConfig {
+    /// The RTSP URL of one of this camera's streams.
+    pub fn stream_url(&self, kind: StreamKind) -> Option<&url::Url> {
+        match kind {
+            StreamKind::Main => Some(&self.url),
+            StreamKind::Sub => self.sub_url.as_ref(),
+        }
+    }
+
+    /// The environment variable that may hold this camera's password.
+    pub fn password_env_var(name: &str) -> String {
+        format!(
+            "PORCHLIGHT_CAMERA_{}_PASSWORD",
+            name.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+}
+
+/// A configuration problem, located by key path and line.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub key: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
+        } else if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Character offsets to 1-based line numbers, for error messages.
+pub(crate) fn line_of(source: &str, offset: usize) -> usize {
+    source
+        .get(..offset.min(source.len()))
+        .map(|prefix| prefix.matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_path_buf()),
+            key: None,
+            line: None,
+            message: format!("cannot read config file: {e}"),
+        })?;
+        Config::parse(&text, path.parent()).map_err(|mut e| {
+            e.file = Some(path.to_path_buf());
+            e
+        })
+    }
+
+    /// Parses config text; relative `password_file` paths resolve against
+    /// `base_dir` (the config file's directory).
+    pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let raw = raw::parse(text)?;
+        validate(raw, text, base_dir, &|name| std::env::var(name).ok())
+    }
+
+    /// The effective configuration as TOML, with secrets masked, for
+    /// `porchlight check-config`.
+    pub fn to_masked_toml(&self) -> String {
+        raw::render_effective(self)
+    }
+}
+
+fn validate(
+    raw: raw::RawConfig,
+    text: &str,
+    base_dir: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let error = |key: String, span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+        file: None,
+        key: Some(key),
+        line: span.map(|s| line_of(text, s.start)),
+        message,
+    };
+
+    let data_dir = PathBuf::from(raw.data_dir.get_ref());
+    if data_dir.as_os_str().is_empty() {
+        return Err(error(
+            "data_dir".into(),
+            Some(raw.data_dir.span()),
+            "must not be empty".into(),
+        ));
+    }
+
+    let http = HttpConfig {
+        bind: raw
+            .http
+            .bind
+            .map(|b| *b.get_ref())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+    };
+
+    let retention = RetentionConfig {
+        defaults: RetentionLimits {
+            max_bytes: raw.retention.max_bytes,
+            max_age: raw.retention.max_age,
+        },
+        min_free: raw.retention.min_free.unwrap_or(ByteSize(5_000_000_000)),
+    };
+
+    let segment_duration = raw
+        .storage
+        .segment_duration
+        .map(|d| (d.get_ref().0, d.span()))
+        .unwrap_or((Duration::from_secs(60), 0..0));
+    if !(Duration::from_secs(2)..=Duration::from_secs(600)).contains(&segment_duration.0) {
+        return Err(error(
+            "storage.segment_duration".into(),
+            Some(segment_duration.1),
+            "must be between 2s and 10m".into(),
+        ));
+    }
+    let storage = StorageConfig {
+        segment_duration: segment_duration.0,
+    };
+
+    let mut names = HashSet::new();
+    let mut cameras = Vec::with_capacity(raw.cameras.len());
+    for (i, cam) in raw.cameras.into_iter().enumerate() {
+        let key = |field: &str| format!("cameras[{i}].{field}");
+        let name = cam.name.get_ref().clone();
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(error(
+                key("name"),
+                Some(cam.name.span()),
+                format!(
+                    "camera name `{name}` must be 1-64 characters of a-z, 0-9, `_` or `-` (it is used in URLs and metrics)"
+                ),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(error(
+                key("name"),
+                Some(cam.name.span()),
+                format!("duplicate camera name `{name}`: each camera needs a unique name"),
+            ));
+        }
+        let url = parse_rtsp_url(cam.url.get_ref())
+            .map_err(|m| error(key("url"), Some(cam.url.span()), m))?;
+        let sub_url = match &cam.sub_url {
+            Some(sub) => Some(
+                parse_rtsp_url(sub.get_ref())
+                    .map_err(|m| error(key("sub_url"), Some(sub.span()), m))?,
+            ),
+            None => None,
+        };
+
+        let env_var = CameraConfig::password_env_var(&name);
+        let (password, password_source) = match (&cam.password, &cam.password_file) {
+            (Some(_), Some(file)) => {
+                return Err(error(
+                    key("password_file"),
+                    Some(file.span()),
+                    "set either `password` or `password_file`, not both".into(),
+                ))
+            }
+            (Some(inline), None) => (Some(inline.clone()), PasswordSource::Inline),
+            (None, Some(file)) => {
+                let mut path = PathBuf::from(file.get_ref());
+                if path.is_relative() {
+                    if let Some(base) = base_dir {
+                        path = base.join(path);
+                    }
+                }
+                let secret = std::fs::read_to_string(&path).map_err(|e| {
+                    error(
+                        key("password_file"),
+                        Some(file.span()),
+                        format!("cannot read password file {}: {e}", path.display()),
+                    )
+                })?;
+                let secret = secret.trim_end_matches(['\r', '\n']).to_string();
+                (Some(Secret::new(secret)), PasswordSource::File(path))
+            }
+            (None, None) => match env(&env_var) {
+                Some(value) => (
+                    Some(Secret::new(value)),
+                    PasswordSource::Environment(env_var.clone()),
+                ),
+                None => (None, PasswordSource::None),
+            },
+        };
+        if password.is_some() && cam.username.is_none() && url.username().is_empty() {
+            return Err(error(
+                key("username"),
+                Some(cam.name.span()),
+                "a password is set but no `username`".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(error(
+                key("url"),
+                Some(cam.url.span()),
+                "put credentials in `username` and `password_file`, not in the URL (URLs end up in logs)".into(),
+            ));
+        }
+
+        let streams = match &cam.streams {
+            None => vec![StreamKind::Main],
+            Some(list) => {
+                let mut kinds = Vec::new();
+                for entry in list.get_ref() {
+                    let kind = match entry.as_str() {
+                        "main" => StreamKind::Main,
+                        "sub" => StreamKind::Sub,
+                        other => {
+                            return Err(error(
+                                key("streams"),
+                                Some(list.span()),
+                                format!("unknown stream `{other}` (expected \"main\" or \"sub\")"),
+                            ))
+                        }
+                    };
+                    if kind == StreamKind::Sub && sub_url.is_none() {
+                        return Err(error(
+                            key("streams"),
+                            Some(list.span()),
+                            "\"sub\" is listed but the camera has no `sub_url`".into(),
+                        ));
+                    }
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                if kinds.is_empty() {
+                    return Err(error(
+                        key("streams"),
+                        Some(list.span()),
+                        "list at least one stream to record (\"main\" and/or \"sub\")".into(),
+                    ));
+                }
+                kinds
+            }
+        };
+
+        let overrides = cam.retention.unwrap_or_default();
+        cameras.push(CameraConfig {
+            name,
+            url,
+            sub_url,
+            username: cam.username,
+            password,
+            password_source,
+            transport: cam.transport.unwrap_or(Transport::Tcp),
+            streams,
+            audio: cam.audio.unwrap_or(true),
+            enabled: cam.enabled.unwrap_or(true),
+            retention: RetentionLimits {
+                max_bytes: overrides.max_bytes.or(retention.defaults.max_bytes),
+                max_age: overrides.max_age.or(retention.defaults.max_age),
+            },
+        });
+    }
+
+    Ok(Config {
+        data_dir,
+        http,
+        retention,
+        storage,
+        cameras,
+    })
+}
+
+fn parse_rtsp_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "rtsp" | "rtsps") {
+        return Err(format!(
+            "`{text}` must be an rtsp:// URL (got scheme `{}`)",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests;

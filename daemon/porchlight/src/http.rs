@@ -1,0 +1,127 @@
+//! The daemon's HTTP endpoints for operations: health, metrics, cameras.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::health::{Health, StreamSnapshot, StreamState};
+use crate::time::format_utc_us;
+
+pub fn router(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/cameras", get(cameras))
+        .fallback(not_found)
+        .with_state(health)
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ErrorBody {
+            error: format!("no such endpoint: {}", uri.path()),
+        }),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct HealthBody {
+    status: &'static str,
+    store_ok: bool,
+    cameras_total: usize,
+    cameras_up: usize,
+}
+
+/// 200 while the store can write; cameras being down is not the daemon's
+/// ill health (it is reported, and the daemon keeps retrying).
+async fn healthz(State(health): State<Arc<Health>>) -> Response {
+    let store_ok = health.store_ok.load(Ordering::Relaxed);
+    let body = HealthBody {
+        status: if store_ok { "ok" } else { "store_failing" },
+        store_ok,
+        cameras_total: health.cameras.len(),
+        cameras_up: health.cameras.values().filter(|c| c.is_up()).count(),
+    };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(health): State<Arc<Health>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&health),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct CameraBody {
+    name: String,
+    enabled: bool,
+    status: StreamState,
+    up: bool,
+    codec: Option<String>,
+    resolution: Option<String>,
+    fps: f64,
+    bitrate_bps: u64,
+    audio_codec: Option<String>,
+    last_error: Option<String>,
+    storage_bytes: u64,
+    oldest_recording: Option<String>,
+    reconnects: u64,
+    streams: Vec<StreamSnapshot>,
+}
+
+async fn cameras(State(health): State<Arc<Health>>) -> Json<Vec<CameraBody>> {
+    let list = health
+        .cameras
+        .values()
+        .map(|cam| {
+            let streams: Vec<StreamSnapshot> = cam.streams.iter().map(|s| s.snapshot()).collect();
+            let main = streams.first();
+            let oldest = cam.oldest_recording_utc_us.load(Ordering::Relaxed);
+            CameraBody {
+                name: cam.name.clone(),
+                enabled: cam.enabled,
+                status: main.map_or(StreamState::Disabled, |s| s.state),
+                up: cam.is_up(),
+                codec: main.and_then(|s| s.description.video_codec.clone()),
+                resolution: main.and_then(|s| {
+                    Some(format!(
+                        "{}x{}",
+                        s.description.width?, s.description.height?
+                    ))
+                }),
+                fps: main.map_or(0.0, |s| s.fps),
+                bitrate_bps: main.map_or(0, |s| s.bitrate_bps),
+                audio_codec: main.and_then(|s| s.description.audio_codec.clone()),
+                last_error: streams.iter().find_map(|s| s.last_error.clone()),
+                storage_bytes: cam.storage_bytes.load(Ordering::Relaxed),
+                oldest_recording: (oldest > 0).then(|| format_utc_us(oldest)),
+                reconnects: cam.reconnects_total.load(Ordering::Relaxed),
+                streams,
+            }
+        })
+        .collect();
+    Json(list)
+}

@@ -1,0 +1,134 @@
+//! Camera → store: one task per recorded stream, reconnecting forever.
+
+pub mod fragmenter;
+mod session;
+pub mod timeline;
+mod writer;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use retina::client::{Credentials, SessionGroup};
+use tokio::sync::watch;
+
+use crate::config::{CameraConfig, StreamKind};
+use crate::health::{CameraHealth, StreamState};
+use crate::store::retention::RetentionHandle;
+use crate::store::Store;
+use fragmenter::Fragmenter;
+use session::{SessionError, SessionParams};
+
+/// Reconnect delays: quick at first (a camera that blips should be back at
+/// once), capped so a dead camera costs one attempt every few seconds, and
+/// slow for wrong credentials (retrying fast could lock the account).
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+const AUTH_RETRY: Duration = Duration::from_secs(30);
+/// A session that lasted this long resets the backoff.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+
+/// Starts recording every enabled stream of `camera`.
+pub fn spawn_camera(
+    camera: &CameraConfig,
+    health: Arc<CameraHealth>,
+    store: &Store,
+    retention: RetentionHandle,
+    segment_duration: Duration,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if !camera.enabled {
+        return Vec::new();
+    }
+    let mut tasks = Vec::new();
+    for &kind in &camera.streams {
+        let (Some(stream_id), Some(stream_health), Some(url)) = (
+            store.stream_id(&camera.name, kind),
+            health.stream(kind).cloned(),
+            camera.stream_url(kind).cloned(),
+        ) else {
+            continue;
+        };
+        let (writer, writer_task) = writer::spawn(writer::WriterContext {
+            data_dir: store.data_dir.clone(),
+            stream_id,
+            index: store.index.clone(),
+            retention: retention.clone(),
+            health: stream_health.clone(),
+        });
+        let credentials = camera.username.as_ref().map(|username| Credentials {
+            username: username.clone(),
+            password: camera
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
+        });
+        let camera_health = health.clone();
+        let transport = camera.transport;
+        let audio = camera.audio && kind == StreamKind::Main;
+        let name = camera.name.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let group = Arc::new(SessionGroup::default().named(format!("{name}/{kind}")));
+            let mut fragmenter = Fragmenter::new(segment_duration.as_micros() as i64);
+            let mut delay = FIRST_RETRY;
+            loop {
+                stream_health.set_state(StreamState::Connecting, None);
+                let started = Instant::now();
+                let params = SessionParams {
+                    url: &url,
+                    credentials: credentials.clone(),
+                    transport,
+                    audio,
+                    health: &stream_health,
+                    session_group: group.clone(),
+                };
+                let outcome = tokio::select! {
+                    outcome = session::run(params, &mut fragmenter, &writer) => outcome,
+                    _ = shutdown.changed() => {
+                        // Dropping the session future tears it down; flush what we hold.
+                        let mut jobs = Vec::new();
+                        fragmenter.finish(&mut jobs);
+                        for job in jobs {
+                            let _ = writer.send(job).await;
+                        }
+                        drop(writer);
+                        let _ = writer_task.await;
+                        return;
+                    }
+                };
+                if started.elapsed() >= HEALTHY_SESSION {
+                    delay = FIRST_RETRY;
+                }
+                let wait = match outcome {
+                    Ok(()) => {
+                        tracing::info!(camera = %name, stream = %kind, "camera ended the stream; reconnecting");
+                        stream_health.set_state(StreamState::Error, Some("camera ended the stream".into()));
+                        delay
+                    }
+                    Err(SessionError::WriterGone) => return,
+                    Err(e @ SessionError::Unauthorized(_)) => {
+                        tracing::warn!(camera = %name, stream = %kind, error = %e, "wrong credentials; retrying slowly");
+                        stream_health.set_state(StreamState::AuthFailed, Some(e.to_string()));
+                        AUTH_RETRY
+                    }
+                    Err(e) => {
+                        tracing::warn!(camera = %name, stream = %kind, error = %e, "camera session failed; reconnecting");
+                        stream_health.set_state(StreamState::Error, Some(e.to_string()));
+                        delay
+                    }
+                };
+                camera_health.reconnects_total.fetch_add(1, Ordering::Relaxed);
+                delay = (delay * 2).min(MAX_RETRY);
+                let jitter = rand::rng().random_range(0.8..1.2);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.mul_f64(jitter)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }));
+    }
+    tasks
+}

@@ -1,0 +1,18 @@
+//! Porchlight: a home NVR whose owner decides what the police can see.
+//!
+//! Data flows one way: camera → [`ingest`] → [`store`] → (export | live) →
+//! (owner | relay).
+
+pub mod check;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
+mod signals;
+pub mod store;
+pub mod time;

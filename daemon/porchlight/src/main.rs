@@ -1,0 +1,118 @@
+//! The `porchlight` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use porchlight::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "porchlight",
+    version,
+    about = "Home NVR: records your cameras; you decide what the police can see"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file and print the effective config (secrets masked).
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Verify the recording index against the files on disk (like fsck).
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Fix what is found: truncate partial tails, re-index whole
+        /// fragments, forget missing files, delete orphans.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Record the built-in simulated cameras into a temporary directory.
+    Demo(porchlight::demo::DemoArgs),
+    /// Serve the built-in simulated camera over RTSP (for tests and benchmarks).
+    Simcam(porchlight_simcam::SimCamArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    porchlight::logging::init();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("porchlight")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            runtime()?.block_on(porchlight::daemon::run(config, std::future::pending()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { config } => {
+            let config = Config::load(&config)?;
+            print!("{}", config.to_masked_toml());
+            eprintln!("config OK: {} camera(s)", config.cameras.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, repair } => {
+            let config = Config::load(&config)?;
+            let report = porchlight::check::run(&config.data_dir, repair)?;
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            println!(
+                "checked {} segments, {} fragments: {}{}",
+                report.segments_checked,
+                report.fragments_checked,
+                if report.problems.is_empty() {
+                    "clean".to_string()
+                } else {
+                    format!("{} problem(s)", report.problems.len())
+                },
+                if repair && !report.problems.is_empty() {
+                    ", repaired"
+                } else {
+                    ""
+                }
+            );
+            Ok(if report.is_clean() || repair {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Demo(args) => {
+            runtime()?.block_on(porchlight::demo::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simcam(args) => {
+            runtime()?.block_on(porchlight_simcam::run_cli(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

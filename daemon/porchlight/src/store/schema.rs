@@ -1,0 +1,97 @@
+//! The recording index's SQLite schema and its forward migrations.
+//!
+//! Files hold the footage; the index says which bytes of which file cover
+//! which UTC time. A row is only ever written after the bytes it points at
+//! are on disk (fdatasync), so the index never claims footage that a power
+//! cut could have lost.
+
+use rusqlite::Connection;
+
+/// Bump when adding a migration below; `open` upgrades older indexes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    UNIQUE (camera, kind)
+);
+
+-- One fragmented-MP4 file: an init segment followed by fragments (one per GOP).
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL REFERENCES streams (id),
+    file_name TEXT NOT NULL UNIQUE,       -- relative to the data dir
+    open INTEGER NOT NULL,                -- 1 while still being written
+    start_utc_us INTEGER NOT NULL,
+    end_utc_us INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,               -- indexed length: init + indexed fragments
+    init_len INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    video_codec TEXT NOT NULL,            -- RFC 6381, e.g. avc1.64001f
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    audio_codec TEXT,
+    video_timescale INTEGER NOT NULL
+);
+CREATE INDEX segments_by_stream_start ON segments (stream_id, start_utc_us);
+
+-- One moof+mdat pair. Keyframe positions: starts_with_key marks fragments that
+-- can be decoded on their own (nearly all: a fragment is cut at each keyframe).
+CREATE TABLE fragments (
+    segment_id INTEGER NOT NULL REFERENCES segments (id),
+    seq INTEGER NOT NULL,
+    file_offset INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    start_utc_us INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    media_start INTEGER NOT NULL,         -- video decode time (timescale units) within the segment
+    frames INTEGER NOT NULL,
+    starts_with_key INTEGER NOT NULL,
+    PRIMARY KEY (segment_id, seq)
+) WITHOUT ROWID;
+
+-- Files whose rows are gone but which may still be on disk: unlinked, then
+-- removed from here. Makes deletion crash-safe in both orders.
+CREATE TABLE garbage (
+    file_name TEXT PRIMARY KEY
+);
+";
+
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Opens (creating if needed) the index and brings its schema up to date.
+pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Pragmas every connection needs: WAL so readers never block the writer.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode keeps the database consistent on power loss; a
+    // commit may roll back, which recovery re-derives from the files.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the index was written by a newer Porchlight (schema {version}, this build knows {SCHEMA_VERSION}); refusing to downgrade it"
+        )));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The power goes out (or the daemon is killed) while four cameras record.
+//! After a restart the index agrees with the disk, `porchlight check` is
+//! clean, and at most one fragment per camera was lost.
+
+mod support;
+
+use std::time::Duration;
+
+use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use support::{index, porchlight, segment_files, wait_until, Daemon};
+
+const CAMERAS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_loses_at_most_one_fragment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cam = SimCam::start(SimCamConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        clip: Clip::Sd,
+        audio: true,
+        auth: None,
+    })
+    .await
+    .expect("simcam");
+    let mut text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\n[storage]\nsegment_duration = \"3s\"\n",
+        data.display()
+    );
+    for i in 0..CAMERAS {
+        text.push_str(&format!(
+            "[[cameras]]\nname = \"cam{i}\"\nurl = \"{}\"\n",
+            cam.url(&format!("cam{i}"))
+        ));
+    }
+
+    let mut daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &text));
+    for round in 0..3 {
+        // Record for a while (several segments, one left open), then crash.
+        tokio::task::block_in_place(|| {
+            wait_until(Duration::from_secs(30), "all cameras recording", || {
+                (0..CAMERAS).all(|i| {
+                    daemon.metric(
+                        "porchlight_frames_total",
+                        &[("camera", &format!("cam{i}")), ("stream", "main")],
+                    ) >= 150.0
+                })
+            })
+        });
+        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        let killed_at_us = porchlight::time::now_utc_us();
+        let log = daemon.kill9();
+        assert!(!log.contains("panicked"), "{log}");
+
+        // Every camera's footage reaches to within one fragment (1 s GOP)
+        // plus the time a frame spends in flight, of the kill.
+        daemon = tokio::task::block_in_place(|| Daemon::restart(dir.path(), &daemon));
+        let conn = index(&data);
+        for i in 0..CAMERAS {
+            let last_end: i64 = conn
+                .query_row(
+                    "SELECT MAX(f.start_utc_us + f.duration_us) FROM fragments f
+                     JOIN segments s ON s.id = f.segment_id JOIN streams st ON st.id = s.stream_id
+                     WHERE st.camera = ? AND f.start_utc_us < ?",
+                    rusqlite::params![format!("cam{i}"), killed_at_us],
+                    |r| r.get(0),
+                )
+                .expect("last fragment");
+            let lost_us = killed_at_us - last_end;
+            eprintln!("round {round} cam{i}: footage ends {lost_us} µs before the kill");
+            assert!(
+                lost_us <= 1_000_000 + 300_000,
+                "cam{i} lost {lost_us} µs: more than one fragment"
+            );
+        }
+        // Nothing left open from the crashed run (recovery closed it).
+        let open_before: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM segments WHERE open = 1 AND start_utc_us < ?",
+                [killed_at_us - 5_000_000],
+                |r| r.get(0),
+            )
+            .expect("open count");
+        assert_eq!(
+            open_before, 0,
+            "recovery must close segments left open by the crash"
+        );
+    }
+    let log = tokio::task::block_in_place(|| daemon.stop());
+    assert!(
+        log.contains("repaired at start-up"),
+        "recovery should have had work to do:\n{log}"
+    );
+
+    let config = dir.path().join("config.toml");
+    let (code, stdout, stderr) =
+        porchlight(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(
+        code, 0,
+        "check must be clean after recovery:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("clean"), "{stdout}");
+    assert!(segment_files(&data).len() >= CAMERAS * 3);
+    cam.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_finds_and_repairs_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cam = SimCam::start(SimCamConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        clip: Clip::Sd,
+        audio: false,
+        auth: None,
+    })
+    .await
+    .expect("simcam");
+    let text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\n[storage]\nsegment_duration = \"2s\"\n[[cameras]]\nname = \"c\"\nurl = \"{}\"\n",
+        data.display(),
+        cam.url("c")
+    );
+    let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &text));
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(30), "a few segments", || {
+            segment_files(&data).len() >= 4
+        })
+    });
+    tokio::task::block_in_place(|| daemon.stop());
+    cam.shutdown().await;
+    let config = dir.path().join("config.toml");
+    let config = config.to_str().expect("utf-8");
+
+    let (code, stdout, _) = porchlight(&["check", "--config", config]);
+    assert_eq!(code, 0, "{stdout}");
+
+    // Damage: a half-written tail, a missing file, an orphan.
+    let files = segment_files(&data);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&files[0])
+            .expect("open");
+        f.write_all(b"\0\0\x01\0moofgarbage").expect("append");
+    }
+    std::fs::remove_file(&files[1]).expect("remove");
+    let orphan = files[2].with_file_name("9999999999-orphan.mp4");
+    std::fs::copy(&files[2], &orphan).expect("copy");
+    let truncated_len = std::fs::metadata(&files[3]).expect("meta").len() - 100;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[3])
+        .expect("open")
+        .set_len(truncated_len)
+        .expect("truncate");
+
+    let (code, stdout, _) = porchlight(&["check", "--config", config]);
+    assert_eq!(code, 1, "damage must be reported:\n{stdout}");
+    for expected in [
+        "partial tail",
+        "missing file",
+        "orphan file",
+        "truncated file",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "`{expected}` not reported:\n{stdout}"
+        );
+    }
+
+    let (code, stdout, _) = porchlight(&["check", "--config", config, "--repair"]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = porchlight(&["check", "--config", config]);
+    assert_eq!(code, 0, "clean after repair:\n{stdout}");
+    assert!(stdout.contains("clean"), "{stdout}");
+    assert!(!orphan.exists());
+    // The truncated segment keeps its whole fragments and still plays.
+    let probe = support::ffprobe(&files[3]);
+    assert!(probe.video_frames > 0);
+}
+
+#[test]
+fn check_refuses_to_run_beside_the_daemon() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n",
+        data.display()
+    );
+    let _guard = rt.enter();
+    let daemon = Daemon::start(dir.path(), &text);
+    let (code, _, stderr) = porchlight(&[
+        "check",
+        "--config",
+        daemon.config_path.to_str().expect("utf-8"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("daemon running") || stderr.contains("another Porchlight"),
+        "{stderr}"
+    );
+    daemon.stop();
+}

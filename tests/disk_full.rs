@@ -1,0 +1,148 @@
+//! The footage disk is small and fills up. Porchlight deletes the oldest
+//! footage and keeps recording the newest; it never panics or stops.
+//! Runs on a real tmpfs mounted for the test (needs root, as CI has).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use support::{index, porchlight, segment_files, wait_until, Daemon};
+
+/// A tmpfs of `megabytes`, unmounted on drop.
+struct SmallDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).expect("mkdir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a {megabytes} MB tmpfs failed: this test needs root (scripts/test.sh runs as root in CI)");
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn newest_end_us(data: &Path) -> i64 {
+    index(data)
+        .query_row(
+            "SELECT COALESCE(MAX(start_utc_us + duration_us), 0) FROM fragments",
+            [],
+            |r| r.get(0),
+        )
+        .expect("newest")
+}
+
+fn oldest_start_us(data: &Path) -> i64 {
+    index(data)
+        .query_row(
+            "SELECT COALESCE(MIN(start_utc_us), 0) FROM segments",
+            [],
+            |r| r.get(0),
+        )
+        .expect("oldest")
+}
+
+async fn fill_disk(min_free: &str) {
+    let disk = SmallDisk::mount(24);
+    let data = disk.path.join("data");
+    let run_dir = tempfile::tempdir().expect("tempdir");
+    let cam = SimCam::start(SimCamConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        clip: Clip::Hd,
+        audio: true,
+        auth: None,
+    })
+    .await
+    .expect("simcam");
+    // Two ~4 Mbit/s cameras: about 1 MB/s into a 24 MB disk.
+    let text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"{min_free}\"\n[storage]\nsegment_duration = \"2s\"\n\
+         [[cameras]]\nname = \"a\"\nurl = \"{}\"\n[[cameras]]\nname = \"b\"\nurl = \"{}\"\n",
+        data.display(),
+        cam.url("a"),
+        cam.url("b")
+    );
+    let daemon = tokio::task::block_in_place(|| Daemon::start(run_dir.path(), &text));
+    let started = porchlight::time::now_utc_us();
+
+    // Record well past the point where the disk would be full.
+    tokio::task::block_in_place(|| {
+        wait_until(
+            Duration::from_secs(90),
+            "retention to delete old footage",
+            || daemon.metric("porchlight_retention_deleted_bytes_total", &[]) > 30_000_000.0,
+        )
+    });
+    assert!(daemon.child.id() > 0);
+    let now = porchlight::time::now_utc_us();
+    let newest = newest_end_us(&data);
+    assert!(
+        now - newest < 4_000_000,
+        "still recording the newest footage (newest ends {} ms ago)",
+        (now - newest) / 1000
+    );
+    assert!(
+        oldest_start_us(&data) > started,
+        "the oldest footage was deleted"
+    );
+    for camera in ["a", "b"] {
+        assert_eq!(
+            daemon.metric("porchlight_camera_up", &[("camera", camera)]),
+            1.0,
+            "camera {camera} still up"
+        );
+    }
+    let (status, _) = support::http_get(daemon.http, "/healthz").expect("healthz");
+    assert_eq!(status, 200);
+    eprintln!(
+        "dropped fragments: a={} b={}",
+        daemon.metric(
+            "porchlight_fragments_dropped_total",
+            &[("camera", "a"), ("stream", "main")]
+        ),
+        daemon.metric(
+            "porchlight_fragments_dropped_total",
+            &[("camera", "b"), ("stream", "main")]
+        )
+    );
+
+    let log = tokio::task::block_in_place(|| daemon.stop());
+    assert!(!log.contains("panicked"), "{log}");
+    cam.shutdown().await;
+
+    let config = run_dir.path().join("config.toml");
+    let (code, stdout, stderr) =
+        porchlight(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(
+        code, 0,
+        "index consistent after filling the disk:\n{stdout}\n{stderr}"
+    );
+    assert!(!segment_files(&data).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_free_space_reserve_keeps_the_disk_from_filling() {
+    fill_disk("6MB").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truly_full_disk_deletes_old_footage_and_keeps_recording() {
+    // No reserve: writes hit ENOSPC and the writer asks retention for room.
+    fill_disk("0").await;
+}

@@ -1,0 +1,399 @@
+//! Shared helpers for the integration tests: the real `porchlight` binary as
+//! a subprocess, plain HTTP over a real socket, ffprobe on what it wrote.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_porchlight");
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// GET over a plain TCP socket; returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies: good enough to strip the chunk size lines for our small JSON/text.
+    Ok((status, dechunk(&body)))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size_line, after)) = rest.split_once("\r\n") else {
+            return body.to_string();
+        };
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+            return body.to_string();
+        };
+        if size == 0 {
+            return out;
+        }
+        if after.len() < size {
+            return body.to_string();
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+/// The value of one sample in Prometheus text, e.g.
+/// `metric(&text, "porchlight_frames_total", &[("camera", "a")])`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, label_text) = match series.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric_name != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().ok()).flatten()
+        })
+}
+
+/// A running daemon; killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Daemon {
+    /// Writes `config` (which must use `{HTTP}` where the bind address goes)
+    /// and starts `porchlight run`, waiting until /healthz answers.
+    pub fn start(dir: &Path, config: &str) -> Daemon {
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, config.replace("{HTTP}", &http.to_string()))
+            .expect("write config");
+        Daemon::start_with(config_path, http, dir)
+    }
+
+    /// Starts again with the same config (after a crash or stop).
+    pub fn restart(dir: &Path, previous: &Daemon) -> Daemon {
+        Daemon::start_with(previous.config_path.clone(), previous.http, dir)
+    }
+
+    fn start_with(config_path: PathBuf, http: SocketAddr, dir: &Path) -> Daemon {
+        let log_path = dir.join(format!(
+            "daemon-{}.log",
+            Instant::now().elapsed().as_nanos() ^ rand_suffix()
+        ));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info,porchlight=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn porchlight");
+        let mut daemon = Daemon {
+            child,
+            http,
+            config_path,
+            log_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok((200, _)) = http_get(http, "/healthz") {
+                return daemon;
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("daemon exited early ({status}):\n{}", daemon.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not come up:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.http, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default()
+    }
+
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric(&self.metrics(), name, labels).unwrap_or(0.0)
+    }
+
+    pub fn cameras(&self) -> serde_json::Value {
+        let (status, body) = http_get(self.http, "/api/cameras").expect("GET /api/cameras");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("cameras JSON")
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> String {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                assert!(status.success(), "daemon exited with {status}:\n{log}");
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: a crash or power cut, as far as the process can tell.
+    pub fn kill9(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Runs a porchlight subcommand; returns (exit code, stdout, stderr).
+pub fn porchlight(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run porchlight");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// All segment files under a data dir, sorted by name (= by id).
+pub fn segment_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![data_dir.join("recordings")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "mp4") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// What ffprobe reads in one file.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub video_codec: String,
+    pub video_frames: u64,
+    pub width: u64,
+    pub height: u64,
+    pub audio_codec: Option<String>,
+}
+
+pub fn ffprobe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,nb_read_frames,width,height",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "ffprobe complained about {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let mut probe = Probe::default();
+    for stream in json["streams"].as_array().into_iter().flatten() {
+        match stream["codec_type"].as_str() {
+            Some("video") => {
+                probe.video_codec = stream["codec_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                probe.video_frames = stream["nb_read_frames"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                probe.width = stream["width"].as_u64().unwrap_or(0);
+                probe.height = stream["height"].as_u64().unwrap_or(0);
+            }
+            Some("audio") => probe.audio_codec = stream["codec_name"].as_str().map(str::to_string),
+            _ => {}
+        }
+    }
+    probe
+}
+
+/// Decodes a file fully; returns ffmpeg's error output (empty when clean).
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg must be installed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Opens the recording index read-only.
+pub fn index(data_dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        data_dir.join("index.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open index")
+}
+
+/// The GStreamer RTSP server from tests/support/gst_rtsp_server.py.
+pub struct GstServer {
+    child: Child,
+    pub base: String,
+}
+
+impl GstServer {
+    pub fn start(extra_args: &[&str]) -> GstServer {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/gst_rtsp_server.py");
+        let python =
+            std::env::var("PORCHLIGHT_SYSTEM_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+        let mut child = Command::new(python)
+            .arg(&script)
+            .args(["--port", "0"])
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect(
+                "start the GStreamer RTSP server (needs Debian's python3-gi and gst-rtsp-server)",
+            );
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).expect("read server output");
+            assert!(n > 0, "GStreamer server exited before READY");
+            if let Some(url) = line.trim().strip_prefix("READY ") {
+                let base = url.trim_end_matches('/').to_string();
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || {
+                    let mut sink = String::new();
+                    while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                        sink.clear();
+                    }
+                });
+                return GstServer { child, base };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "GStreamer server did not print READY"
+            );
+        }
+    }
+
+    pub fn url(&self, mount: &str) -> String {
+        format!("{}/{}", self.base, mount.trim_start_matches('/'))
+    }
+}
+
+impl Drop for GstServer {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
