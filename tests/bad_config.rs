@@ -26,7 +26,7 @@ fn the_shipped_example_config_is_valid() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("name = \"porch\""), "{stdout}");
     assert!(
-        stdout.contains("segment_duration = \"60s\""),
+        stdout.contains("segment_duration = \"1m\""),
         "effective config shows defaults: {stdout}"
     );
 }

@@ -49,12 +49,13 @@ async fn kill_dash_nine_loses_at_most_one_fragment() {
         });
         tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
         let killed_at_us = porchlight::time::now_utc_us();
+        let (config_path, http) = (daemon.config_path.clone(), daemon.http);
         let log = daemon.kill9();
         assert!(!log.contains("panicked"), "{log}");
 
         // Every camera's footage reaches to within one fragment (1 s GOP)
         // plus the time a frame spends in flight, of the kill.
-        daemon = tokio::task::block_in_place(|| Daemon::restart(dir.path(), &daemon));
+        daemon = tokio::task::block_in_place(|| Daemon::start_with(config_path, http, dir.path()));
         let conn = index(&data);
         for i in 0..CAMERAS {
             let last_end: i64 = conn
@@ -123,8 +124,8 @@ async fn check_finds_and_repairs_damage() {
     );
     let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &text));
     tokio::task::block_in_place(|| {
-        wait_until(Duration::from_secs(30), "a few segments", || {
-            segment_files(&data).len() >= 4
+        wait_until(Duration::from_secs(40), "a few segments", || {
+            segment_files(&data).len() >= 6
         })
     });
     tokio::task::block_in_place(|| daemon.stop());
@@ -137,6 +138,7 @@ async fn check_finds_and_repairs_damage() {
 
     // Damage: a half-written tail, a missing file, an orphan.
     let files = segment_files(&data);
+    assert!(files.len() >= 6, "segments after stop: {files:?}\n{stdout}");
     {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
@@ -146,8 +148,8 @@ async fn check_finds_and_repairs_damage() {
         f.write_all(b"\0\0\x01\0moofgarbage").expect("append");
     }
     std::fs::remove_file(&files[1]).expect("remove");
-    let orphan = files[2].with_file_name("9999999999-orphan.mp4");
-    std::fs::copy(&files[2], &orphan).expect("copy");
+    let orphan = files[4].with_file_name("9999999999-orphan.mp4");
+    std::fs::copy(&files[4], &orphan).expect("copy");
     let truncated_len = std::fs::metadata(&files[3]).expect("meta").len() - 100;
     std::fs::OpenOptions::new()
         .write(true)
@@ -176,7 +178,8 @@ async fn check_finds_and_repairs_damage() {
     assert_eq!(code, 0, "clean after repair:\n{stdout}");
     assert!(stdout.contains("clean"), "{stdout}");
     assert!(!orphan.exists());
-    // The truncated segment keeps its whole fragments and still plays.
+    // The truncated segment (two fragments; the second cut short) keeps its
+    // whole fragment and still plays.
     let probe = support::ffprobe(&files[3]);
     assert!(probe.video_frames > 0);
 }

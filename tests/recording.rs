@@ -262,10 +262,10 @@ async fn a_wrong_password_is_a_clear_per_camera_error() {
         })
     });
     // Slow retries: a wrong password must not hammer the camera.
-    let attempts_before = cam.stats().auth_failures;
+    let attempts_before = cam.stats().total_auth_failures();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        cam.stats().auth_failures - attempts_before <= 2,
+        cam.stats().total_auth_failures() - attempts_before <= 2,
         "retrying too fast on a wrong password"
     );
     let log = tokio::task::block_in_place(|| daemon.stop());

@@ -112,12 +112,8 @@ impl Daemon {
         Daemon::start_with(config_path, http, dir)
     }
 
-    /// Starts again with the same config (after a crash or stop).
-    pub fn restart(dir: &Path, previous: &Daemon) -> Daemon {
-        Daemon::start_with(previous.config_path.clone(), previous.http, dir)
-    }
-
-    fn start_with(config_path: PathBuf, http: SocketAddr, dir: &Path) -> Daemon {
+    /// Starts (again) with an existing config file and HTTP address.
+    pub fn start_with(config_path: PathBuf, http: SocketAddr, dir: &Path) -> Daemon {
         let log_path = dir.join(format!(
             "daemon-{}.log",
             Instant::now().elapsed().as_nanos() ^ rand_suffix()

@@ -474,19 +474,23 @@ pub fn scan_segment<R: Read + Seek>(mut r: R, file_len: u64) -> Result<SegmentSc
     let init_len = offset;
     let mut fragments = Vec::new();
     loop {
-        let Some(moof) = read_header(&mut r, offset, file_len)? else {
+        // Past the init, anything that is not a whole fragment is a damaged
+        // tail: stop there (keeping the fragments before it) rather than fail.
+        let Ok(Some(moof)) = read_header(&mut r, offset, file_len) else {
             break;
         };
         if &moof.box_type != b"moof" || moof.end() > file_len || moof.size > MAX_HEADER_BOX {
             break;
         }
-        let Some(mdat) = read_header(&mut r, moof.end(), file_len)? else {
+        let Ok(Some(mdat)) = read_header(&mut r, moof.end(), file_len) else {
             break;
         };
         if &mdat.box_type != b"mdat" || mdat.end() > file_len {
             break;
         }
-        let body = read_body(&mut r, &moof)?;
+        let Ok(body) = read_body(&mut r, &moof) else {
+            break;
+        };
         let Ok(info) = parse_moof(&body, moof.offset) else {
             break;
         };

@@ -25,7 +25,13 @@ pub async fn run(
         .with_context(|| format!("cannot listen on http.bind = {}", config.http.bind))?;
     let http_addr = listener.local_addr()?;
 
-    let retention = Retention::new(&config, store.index.clone(), health.clone()).spawn();
+    let retention = Retention::new(
+        &config,
+        store.index.clone(),
+        store.ballast.clone(),
+        health.clone(),
+    )
+    .spawn();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut ingest = Vec::new();
     for camera in &config.cameras {

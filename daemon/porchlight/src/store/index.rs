@@ -12,7 +12,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
+use super::ballast::Ballast;
 use crate::health::Health;
+
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
 
 /// A segment about to be created (its row is written before its file).
 #[derive(Clone, Debug)]
@@ -75,11 +80,15 @@ pub enum IndexError {
 
 impl IndexWriter {
     /// Starts the writer thread on an open connection.
-    pub fn spawn(conn: Connection, health: Arc<Health>) -> std::io::Result<IndexWriter> {
+    pub fn spawn(
+        conn: Connection,
+        health: Arc<Health>,
+        ballast: Arc<Ballast>,
+    ) -> std::io::Result<IndexWriter> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("index-writer".into())
-            .spawn(move || run(conn, rx, health))?;
+            .spawn(move || run(conn, rx, health, ballast))?;
         Ok(IndexWriter { tx })
     }
 
@@ -133,7 +142,12 @@ impl IndexWriter {
 /// re-indexes them at the next start).
 const MAX_PENDING: usize = 100_000;
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<IndexOp>, health: Arc<Health>) {
+fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<IndexOp>,
+    health: Arc<Health>,
+    ballast: Arc<Ballast>,
+) {
     let mut pending: Vec<IndexOp> = Vec::new();
     loop {
         if pending.is_empty() {
@@ -157,6 +171,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<IndexOp>, health: Arc<Health>) {
         match apply_batch(&mut conn, &mut pending) {
             Ok(()) => health.store_ok.store(true, Ordering::Relaxed),
             Err(e) => {
+                if is_disk_full(&e) && ballast.release() {
+                    // Room for this commit and for retention's deletions.
+                    continue;
+                }
                 tracing::error!(error = %e, pending = pending.len(), "index commit failed; will retry");
                 if pending.len() > MAX_PENDING {
                     tracing::error!("dropping {} queued index updates", pending.len());

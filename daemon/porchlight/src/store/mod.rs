@@ -3,6 +3,7 @@
 //!
 //! Layout and crash-safety rules are in docs/storage.md.
 
+pub mod ballast;
 pub mod index;
 pub mod paths;
 pub mod recovery;
@@ -80,6 +81,7 @@ impl DataDirLock {
 pub struct Store {
     pub data_dir: PathBuf,
     pub index: IndexWriter,
+    pub ballast: Arc<ballast::Ballast>,
     stream_ids: BTreeMap<(String, StreamKind), i64>,
     _lock: DataDirLock,
 }
@@ -115,10 +117,19 @@ impl Store {
                 stream_ids.insert((cam.name.clone(), kind), id);
             }
         }
-        let index = IndexWriter::spawn(conn, health).map_err(StoreError::Thread)?;
+        let disk_total = retention::disk_space(data_dir)
+            .map(|d| d.total)
+            .unwrap_or(0);
+        let ballast = Arc::new(ballast::Ballast::new(data_dir, disk_total));
+        if let Err(e) = ballast.lay_down() {
+            tracing::warn!(error = %e, "cannot lay down the disk-full ballast (is the disk already full?)");
+        }
+        let index =
+            IndexWriter::spawn(conn, health, ballast.clone()).map_err(StoreError::Thread)?;
         Ok(Store {
             data_dir: data_dir.to_path_buf(),
             index,
+            ballast,
             stream_ids,
             _lock: lock,
         })

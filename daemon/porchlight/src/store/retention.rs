@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::ballast::Ballast;
 use super::index::IndexWriter;
 use crate::config::{Config, RetentionLimits};
 use crate::health::Health;
@@ -49,11 +50,17 @@ pub struct Retention {
     limits: BTreeMap<String, RetentionLimits>,
     min_free: u64,
     index: IndexWriter,
+    ballast: Arc<Ballast>,
     health: Arc<Health>,
 }
 
 impl Retention {
-    pub fn new(config: &Config, index: IndexWriter, health: Arc<Health>) -> Retention {
+    pub fn new(
+        config: &Config,
+        index: IndexWriter,
+        ballast: Arc<Ballast>,
+        health: Arc<Health>,
+    ) -> Retention {
         Retention {
             data_dir: config.data_dir.clone(),
             limits: config
@@ -63,6 +70,7 @@ impl Retention {
                 .collect(),
             min_free: config.retention.min_free.0,
             index,
+            ballast,
             health,
         }
     }
@@ -123,6 +131,12 @@ impl Retention {
             cam.oldest_recording_utc_us.store(oldest, Ordering::Relaxed);
         }
 
+        // Lay the ballast down again once there is room to spare.
+        if !self.ballast.is_present() && disk.available > self.min_free + 2 * self.ballast.size() {
+            let ballast = self.ballast.clone();
+            let _ = tokio::task::spawn_blocking(move || ballast.lay_down()).await;
+        }
+        let urgent = urgent || !self.ballast.is_present();
         let doomed = choose_deletions(
             &candidates,
             &usage,

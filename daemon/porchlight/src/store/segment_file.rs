@@ -7,7 +7,7 @@
 //! half fragment that we know about.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub struct SegmentFile {
@@ -59,8 +59,13 @@ impl SegmentFile {
             }
             Err(e) => {
                 check_sync_error(&e, &self.path);
-                // Roll back whatever part of the fragment reached the file.
-                if let Err(trunc) = self.file.set_len(offset) {
+                // Roll back whatever part of the fragment reached the file,
+                // and the write position with it (else the next write leaves a hole).
+                let rolled_back = self
+                    .file
+                    .set_len(offset)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(offset)));
+                if let Err(trunc) = rolled_back {
                     tracing::warn!(path = %self.path.display(), error = %trunc, "could not roll back a failed write");
                 }
                 Err(e)
