@@ -31,12 +31,11 @@ async fn simcam(auth: Option<Auth>) -> SimCam {
 /// the daemon flushes everything it received) and returns the daemon.
 async fn record_then_stop_camera(daemon: &Daemon, cam: SimCam, camera: &str, frames: f64) -> u64 {
     let labels = [("camera", camera), ("stream", "main")];
-    let wait = tokio::task::block_in_place(|| {
+    tokio::task::block_in_place(|| {
         wait_until(Duration::from_secs(40), "frames to be stored", || {
             daemon.metric("porchlight_frames_total", &labels) >= frames
         });
     });
-    let _ = wait;
     let path = format!("/{camera}");
     let sent = cam.frames_sent(&path).max(cam.frames_sent(camera));
     cam.shutdown().await;

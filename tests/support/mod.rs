@@ -337,7 +337,7 @@ impl GstServer {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/gst_rtsp_server.py");
         let python =
             std::env::var("PORCHLIGHT_SYSTEM_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-        let mut child = Command::new(python)
+        let child = Command::new(python)
             .arg(&script)
             .args(["--port", "0"])
             .args(extra_args)
@@ -347,7 +347,12 @@ impl GstServer {
             .expect(
                 "start the GStreamer RTSP server (needs Debian's python3-gi and gst-rtsp-server)",
             );
-        let stdout = child.stdout.take().expect("stdout");
+        // Owned by the guard from here on, so any panic below still stops it.
+        let mut server = GstServer {
+            child,
+            base: String::new(),
+        };
+        let stdout = server.child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -356,7 +361,7 @@ impl GstServer {
             let n = reader.read_line(&mut line).expect("read server output");
             assert!(n > 0, "GStreamer server exited before READY");
             if let Some(url) = line.trim().strip_prefix("READY ") {
-                let base = url.trim_end_matches('/').to_string();
+                server.base = url.trim_end_matches('/').to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || {
                     let mut sink = String::new();
@@ -364,7 +369,7 @@ impl GstServer {
                         sink.clear();
                     }
                 });
-                return GstServer { child, base };
+                return server;
             }
             assert!(
                 Instant::now() < deadline,

@@ -473,12 +473,9 @@ pub fn scan_segment<R: Read + Seek>(mut r: R, file_len: u64) -> Result<SegmentSc
     let video_id = init.video_track().map(|t| t.track_id);
     let init_len = offset;
     let mut fragments = Vec::new();
-    loop {
-        // Past the init, anything that is not a whole fragment is a damaged
-        // tail: stop there (keeping the fragments before it) rather than fail.
-        let Ok(Some(moof)) = read_header(&mut r, offset, file_len) else {
-            break;
-        };
+    // Past the init, anything that is not a whole fragment is a damaged
+    // tail: stop there (keeping the fragments before it) rather than fail.
+    while let Ok(Some(moof)) = read_header(&mut r, offset, file_len) {
         if &moof.box_type != b"moof" || moof.end() > file_len || moof.size > MAX_HEADER_BOX {
             break;
         }

@@ -126,9 +126,12 @@ fn bad_sizes_and_durations_name_the_key() {
         Some("cameras[0].retention.max_bytes"),
         "{e}"
     );
-    let e = error_of(&format!(
-        "data_dir = \"/d\"\n[retention]\nmax_age = \"3 fortnights\"\n"
-    ));
+    let e = error_of(
+        "data_dir = \"/d\"
+[retention]
+max_age = \"3 fortnights\"
+",
+    );
     assert_eq!(e.key.as_deref(), Some("retention.max_age"), "{e}");
     assert_eq!(e.line, Some(3), "{e}");
 }

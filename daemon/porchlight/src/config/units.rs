@@ -90,7 +90,7 @@ impl fmt::Display for ByteSize {
             (1_000, "KB"),
         ];
         for (size, unit) in UNITS {
-            if self.0 >= size && self.0 % (size / 1000).max(1) == 0 {
+            if self.0 >= size && self.0.is_multiple_of((size / 1000).max(1)) {
                 let value = self.0 as f64 / size as f64;
                 return write!(f, "{}{unit}", trim_float(value));
             }

@@ -42,10 +42,6 @@ impl SegmentFile {
         &self.path
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
     /// Appends `parts` (moof + mdat header, then sample data) and makes them
     /// durable. Returns the fragment's offset in the file.
     pub fn append(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
