@@ -19,3 +19,6 @@ pub use write::{
     g711_sample_entry, write_fragment_header, write_init_segment, G711Law, Sample, TrackConfig,
     TrackFragment, TrackKind,
 };
+
+#[cfg(test)]
+mod tests;
