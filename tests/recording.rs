@@ -72,6 +72,15 @@ fn assert_footage_matches(
             "decode errors in {}: {errors}",
             file.display()
         );
+        // 30 fps from the camera: the stored durations say the same.
+        let expected = probe.video_frames as f64 / 30.0;
+        assert!(
+            (probe.video_duration - expected).abs() < 0.05,
+            "{}: {} frames last {} s, expected {expected} s",
+            file.display(),
+            probe.video_frames,
+            probe.video_duration
+        );
         probed += probe.video_frames;
     }
     assert_eq!(

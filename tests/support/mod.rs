@@ -251,6 +251,8 @@ pub fn segment_files(data_dir: &Path) -> Vec<PathBuf> {
 pub struct Probe {
     pub video_codec: String,
     pub video_frames: u64,
+    /// Seconds, as ffprobe computes it from the sample durations.
+    pub video_duration: f64,
     pub width: u64,
     pub height: u64,
     pub audio_codec: Option<String>,
@@ -263,7 +265,7 @@ pub fn ffprobe(path: &Path) -> Probe {
             "error",
             "-count_frames",
             "-show_entries",
-            "stream=codec_type,codec_name,nb_read_frames,width,height",
+            "stream=codec_type,codec_name,nb_read_frames,width,height,duration",
             "-of",
             "json",
         ])
@@ -295,6 +297,10 @@ pub fn ffprobe(path: &Path) -> Probe {
                     .as_str()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
+                probe.video_duration = stream["duration"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0.0);
                 probe.width = stream["width"].as_u64().unwrap_or(0);
                 probe.height = stream["height"].as_u64().unwrap_or(0);
             }

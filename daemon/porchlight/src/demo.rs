@@ -34,18 +34,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .await
     .context("cannot start the simulated camera")?;
 
-    let temp = match &args.data_dir {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
+    // A temporary dir (deleted on exit) unless the owner named one to keep.
+    let (data_dir, temp) = match &args.data_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temp = tempfile::Builder::new()
                 .prefix("porchlight-demo-")
-                .tempdir()?,
-        ),
-    };
-    let data_dir = match (&args.data_dir, &temp) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(temp)) => temp.path().to_path_buf(),
-        (None, None) => unreachable!("one of the two is always set"),
+                .tempdir()?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
     };
 
     let mut text = format!(

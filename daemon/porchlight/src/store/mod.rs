@@ -8,6 +8,7 @@ pub mod index;
 pub mod paths;
 pub mod recovery;
 pub mod retention;
+mod schema;
 pub mod segment_file;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::config::{CameraConfig, StreamKind};
 use crate::health::Health;
 pub use index::IndexWriter;
+pub use schema::SCHEMA_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,9 +141,6 @@ impl Store {
         self.stream_ids.get(&(camera.to_string(), kind)).copied()
     }
 }
-
-mod schema;
-pub use schema::SCHEMA_VERSION;
 
 /// A read-only connection for queries (WAL lets it run beside the writer).
 pub fn open_reader(data_dir: &Path) -> rusqlite::Result<Connection> {

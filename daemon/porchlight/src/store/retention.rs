@@ -19,6 +19,8 @@ use crate::time::now_utc_us;
 
 /// How often limits are enforced when nobody asks.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the per-camera totals are recomputed (a query over every segment).
+const USAGE_REFRESH: Duration = Duration::from_secs(30);
 
 /// Ask the retention task to free space now (disk full).
 #[derive(Clone)]
@@ -52,6 +54,8 @@ pub struct Retention {
     index: IndexWriter,
     ballast: Arc<Ballast>,
     health: Arc<Health>,
+    usage: BTreeMap<String, (u64, i64)>,
+    usage_refreshed: Option<std::time::Instant>,
 }
 
 impl Retention {
@@ -72,11 +76,13 @@ impl Retention {
             index,
             ballast,
             health,
+            usage: BTreeMap::new(),
+            usage_refreshed: None,
         }
     }
 
     /// Spawns the sweep loop; returns the handle writers use on a full disk.
-    pub fn spawn(self) -> RetentionHandle {
+    pub fn spawn(mut self) -> RetentionHandle {
         let (tx, mut rx) = mpsc::channel::<oneshot::Sender<u64>>(64);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
@@ -108,19 +114,28 @@ impl Retention {
         RetentionHandle { tx }
     }
 
-    /// One pass: refresh figures, pick what must go, delete it.
-    async fn sweep(&self, urgent: bool) -> anyhow::Result<u64> {
+    /// One pass: refresh figures, pick what must go, delete it. Cheap when
+    /// nothing is due: a statvfs, and the per-camera totals every 30 s.
+    async fn sweep(&mut self, urgent: bool) -> anyhow::Result<u64> {
         let data_dir = self.data_dir.clone();
-        let (usage, candidates, disk) =
-            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let conn = super::open_reader(&data_dir)?;
-                Ok((
-                    usage_by_camera(&conn)?,
-                    closed_segments(&conn)?,
-                    disk_space(&data_dir)?,
-                ))
-            })
-            .await??;
+        let refresh_usage = urgent
+            || self
+                .usage_refreshed
+                .is_none_or(|at| at.elapsed() >= USAGE_REFRESH);
+        let (usage, disk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let usage = if refresh_usage {
+                Some(usage_by_camera(&super::open_reader(&data_dir)?)?)
+            } else {
+                None
+            };
+            Ok((usage, disk_space(&data_dir)?))
+        })
+        .await??;
+        if let Some(usage) = usage {
+            self.usage = usage;
+            self.usage_refreshed = Some(std::time::Instant::now());
+        }
+        let usage = &self.usage;
 
         self.health
             .disk_free_bytes
@@ -137,14 +152,35 @@ impl Retention {
             let _ = tokio::task::spawn_blocking(move || ballast.lay_down()).await;
         }
         let urgent = urgent || !self.ballast.is_present();
+        let now = now_utc_us();
+        let due = cameras_due(usage, &self.limits, now);
+        let disk_short = urgent || disk.available < self.min_free;
+        if due.is_empty() && !disk_short {
+            return Ok(0);
+        }
+        let data_dir = self.data_dir.clone();
+        let candidates = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Candidate>> {
+            let conn = super::open_reader(&data_dir)?;
+            let mut candidates = Vec::new();
+            for camera in &due {
+                candidates.extend(closed_segments(&conn, Some(camera))?);
+            }
+            if disk_short {
+                candidates.extend(closed_segments(&conn, None)?);
+            }
+            candidates.sort_by_key(|c| (c.start_utc_us, c.id));
+            candidates.dedup_by_key(|c| c.id);
+            Ok(candidates)
+        })
+        .await??;
         let doomed = choose_deletions(
             &candidates,
-            &usage,
+            usage,
             &self.limits,
             self.min_free,
             disk,
             urgent,
-            now_utc_us(),
+            now,
         );
         if doomed.is_empty() {
             return Ok(0);
@@ -155,6 +191,8 @@ impl Retention {
         let (freed, names) =
             tokio::task::spawn_blocking(move || unlink_all(&data_dir, &deleted)).await?;
         self.index.forget_garbage(names)?;
+        // Until the next full refresh, account for what just went.
+        self.usage_refreshed = None;
         self.health
             .retention_deleted_bytes_total
             .fetch_add(freed, Ordering::Relaxed);
@@ -205,14 +243,16 @@ fn usage_by_camera(conn: &Connection) -> rusqlite::Result<BTreeMap<String, (u64,
     rows.collect()
 }
 
-/// Closed segments, oldest first: the only ones retention may delete.
-fn closed_segments(conn: &Connection) -> rusqlite::Result<Vec<Candidate>> {
+/// The oldest closed segments (of one camera, or of all): the only ones
+/// retention may delete. Bounded, so a sweep costs the same at any age.
+fn closed_segments(conn: &Connection, camera: Option<&str>) -> rusqlite::Result<Vec<Candidate>> {
     let mut stmt = conn.prepare(
         "SELECT sg.id, st.camera, sg.start_utc_us, sg.end_utc_us, sg.bytes
          FROM segments sg JOIN streams st ON st.id = sg.stream_id
-         WHERE sg.open = 0 ORDER BY sg.start_utc_us",
+         WHERE sg.open = 0 AND (?1 IS NULL OR st.camera = ?1)
+         ORDER BY sg.start_utc_us LIMIT 2000",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([camera], |r| {
         Ok(Candidate {
             id: r.get(0)?,
             camera: r.get(1)?,
@@ -222,6 +262,27 @@ fn closed_segments(conn: &Connection) -> rusqlite::Result<Vec<Candidate>> {
         })
     })?;
     rows.collect()
+}
+
+/// Cameras over their byte or age limit, judged from the totals alone.
+fn cameras_due(
+    usage: &BTreeMap<String, (u64, i64)>,
+    limits: &BTreeMap<String, RetentionLimits>,
+    now_us: i64,
+) -> Vec<String> {
+    limits
+        .iter()
+        .filter(|(camera, limit)| {
+            let Some(&(bytes, oldest)) = usage.get(*camera) else {
+                return false;
+            };
+            limit.max_bytes.is_some_and(|max| bytes > max.0)
+                || limit
+                    .max_age
+                    .is_some_and(|age| oldest < now_us - age.0.as_micros() as i64)
+        })
+        .map(|(camera, _)| camera.clone())
+        .collect()
 }
 
 /// The retention policy, pure so it can be tested without a disk.
@@ -394,6 +455,28 @@ mod tests {
         assert_eq!(
             choose_deletions(&c, &usage(&c), &limits, 200, disk, false, 0),
             vec![1, 2]
+        );
+    }
+
+    #[test]
+    fn only_cameras_over_a_limit_are_due() {
+        let usage = BTreeMap::from([
+            ("big".to_string(), (2000, 500_000_000)),
+            ("old".to_string(), (10, 0)),
+            ("fine".to_string(), (10, 500_000_000)),
+        ]);
+        let limit = RetentionLimits {
+            max_bytes: Some(ByteSize(1000)),
+            max_age: Some(HumanDuration(Duration::from_secs(100))),
+        };
+        let limits = BTreeMap::from([
+            ("big".to_string(), limit),
+            ("old".to_string(), limit),
+            ("fine".to_string(), limit),
+        ]);
+        assert_eq!(
+            cameras_due(&usage, &limits, 550_000_000),
+            vec!["big".to_string(), "old".to_string()]
         );
     }
 

@@ -36,6 +36,8 @@ CREATE TABLE segments (
     video_timescale INTEGER NOT NULL
 );
 CREATE INDEX segments_by_stream_start ON segments (stream_id, start_utc_us);
+-- For retention: oldest closed segments first.
+CREATE INDEX segments_by_open_start ON segments (open, start_utc_us);
 
 -- One moof+mdat pair. Keyframe positions: starts_with_key marks fragments that
 -- can be decoded on their own (nearly all: a fragment is cut at each keyframe).
