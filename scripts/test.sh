@@ -69,6 +69,14 @@ if echo "$verify_out" | grep -F "porchlight.service" | grep -viE "not found|no s
 fi
 systemd-analyze security --offline=true "$unit_dir/porchlight.service" 2>/dev/null | tail -1 || true
 
+step "dependency advisories"
+# CI cannot reach the advisory database; with a local copy, the check runs.
+if [ -n "${PORCHLIGHT_ADVISORY_DB:-}" ]; then
+  python3 scripts/audit.py --db "$PORCHLIGHT_ADVISORY_DB"
+else
+  echo "skipped: set PORCHLIGHT_ADVISORY_DB to a checkout of the RustSec advisory database"
+fi
+
 step "the shipped config checks clean"
 target/debug/porchlight check-config --config config.example.toml >/dev/null
 
