@@ -8,9 +8,11 @@
 //! The reader treats its input as hostile: bounded sizes, no panics.
 
 mod boxes;
+mod movie;
 mod read;
 mod write;
 
+pub use movie::{write_movie_header, Chunk, MovieTrack};
 pub use read::{
     parse_init, parse_moof, scan_segment, top_level_boxes, BoxHeader, FragmentInfo, InitInfo,
     InitTrack, Mp4Error, ScannedFragment, SegmentScan, TrackRun,

@@ -230,6 +230,7 @@ pub struct InitTrack {
     pub timescale: u32,
     pub handler: [u8; 4],
     pub sample_entry_type: [u8; 4],
+    pub sample_entry: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -285,15 +286,20 @@ pub fn parse_init(bytes: &[u8]) -> Result<InitInfo, Mp4Error> {
         let stbl_kids = children(stbl, 0, stbl_h.offset + u64::from(stbl_h.header_len))?;
         let (stsd_h, stsd) = find(&stbl_kids, b"stsd").ok_or(Mp4Error::Missing("stsd"))?;
         let entries = children(stsd, 8, stsd_h.offset + u64::from(stsd_h.header_len))?;
-        let sample_entry_type = entries
-            .first()
-            .map(|(h, _)| h.box_type)
-            .ok_or(Mp4Error::Missing("sample entry"))?;
+        let (entry_header, _) = entries.first().ok_or(Mp4Error::Missing("sample entry"))?;
+        let sample_entry_type = entry_header.box_type;
+        // The whole entry, header included, for copying into exported files.
+        let sample_entry = stsd
+            .get(8..8 + entry_header.size as usize)
+            .ok_or_else(|| malformed(entry_header.offset, "sample entry runs past stsd"))?
+            .to_vec();
+
         tracks.push(InitTrack {
             track_id,
             timescale,
             handler,
             sample_entry_type,
+            sample_entry,
         });
     }
     if tracks.is_empty() {

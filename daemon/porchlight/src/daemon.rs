@@ -48,7 +48,11 @@ pub async fn run(
         ));
     }
 
-    let router = crate::http::router(health.clone());
+    let router = crate::http::router(crate::http::AppState {
+        health: health.clone(),
+        data_dir: config.data_dir.clone(),
+        max_clip_us: config.export.max_clip.as_micros() as i64,
+    });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, router)

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod ingest;

@@ -40,6 +40,25 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Export a time range of one camera as an MP4 file (no re-encoding).
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        camera: String,
+        /// Start, RFC 3339 (e.g. 2026-11-23T21:04:05Z).
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339.
+        #[arg(long)]
+        to: String,
+        /// Leave the camera's audio out.
+        #[arg(long)]
+        no_audio: bool,
+        /// Where to write the clip.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Serve the built-in simulated camera over RTSP (for tests and benchmarks).
@@ -105,6 +124,36 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Export {
+            config,
+            camera,
+            from,
+            to,
+            no_audio,
+            output,
+        } => {
+            let config = Config::load(&config)?;
+            let request = porchlight::export::ClipRequest {
+                camera,
+                stream: porchlight::config::StreamKind::Main,
+                from_us: porchlight::time::parse_utc_us(&from)
+                    .map_err(|e| anyhow::anyhow!("--from: {e}"))?,
+                to_us: porchlight::time::parse_utc_us(&to)
+                    .map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+                audio: !no_audio,
+                max_duration_us: config.export.max_clip.as_micros() as i64,
+            };
+            let conn = porchlight::store::open_reader(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot open the recording index in {}",
+                    config.data_dir.display()
+                )
+            })?;
+            let clip = porchlight::export::plan_clip(&conn, &config.data_dir, &request)?;
+            porchlight::export::write_clip(&clip, &output)?;
+            eprintln!("wrote {} ({} bytes)", output.display(), clip.len());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;

@@ -24,7 +24,14 @@ pub struct Config {
     pub http: HttpConfig,
     pub retention: RetentionConfig,
     pub storage: StorageConfig,
+    pub export: ExportConfig,
     pub cameras: Vec<CameraConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportConfig {
+    /// Longest time range one clip or evidence package may cover.
+    pub max_clip: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -243,6 +250,22 @@ fn validate(
         segment_duration: segment_duration.0,
     };
 
+    let export = match raw.export.max_clip {
+        Some(max) if max.get_ref().0 < Duration::from_secs(1) => {
+            return Err(error(
+                "export.max_clip".into(),
+                Some(max.span()),
+                "must be at least 1s".into(),
+            ))
+        }
+        Some(max) => ExportConfig {
+            max_clip: max.get_ref().0,
+        },
+        None => ExportConfig {
+            max_clip: Duration::from_secs(12 * 3600),
+        },
+    };
+
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
     for (i, cam) in raw.cameras.into_iter().enumerate() {
@@ -391,6 +414,7 @@ fn validate(
         http,
         retention,
         storage,
+        export,
         cameras,
     })
 }

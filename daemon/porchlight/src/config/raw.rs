@@ -21,7 +21,15 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub storage: RawStorage,
     #[serde(default)]
+    pub export: RawExport,
+    #[serde(default)]
     pub cameras: Vec<RawCamera>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExport {
+    pub max_clip: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -135,6 +143,11 @@ pub(super) fn render_effective(config: &Config) -> String {
         out,
         "\n[storage]\nsegment_duration = {}",
         q(&HumanDuration(config.storage.segment_duration).to_string())
+    );
+    let _ = writeln!(
+        out,
+        "\n[export]\nmax_clip = {}",
+        q(&HumanDuration(config.export.max_clip).to_string())
     );
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");

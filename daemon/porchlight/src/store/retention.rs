@@ -56,6 +56,8 @@ pub struct Retention {
     health: Arc<Health>,
     usage: BTreeMap<String, (u64, i64)>,
     usage_refreshed: Option<std::time::Instant>,
+    /// Per camera, bytes_written_total when `usage` was read.
+    written_at_refresh: BTreeMap<String, u64>,
 }
 
 impl Retention {
@@ -78,6 +80,7 @@ impl Retention {
             health,
             usage: BTreeMap::new(),
             usage_refreshed: None,
+            written_at_refresh: BTreeMap::new(),
         }
     }
 
@@ -114,6 +117,22 @@ impl Retention {
         RetentionHandle { tx }
     }
 
+    /// Bytes written so far per camera, from the writers' counters.
+    fn bytes_written(&self) -> BTreeMap<String, u64> {
+        self.health
+            .cameras
+            .iter()
+            .map(|(name, cam)| {
+                let total = cam
+                    .streams
+                    .iter()
+                    .map(|s| s.bytes_written_total.load(Ordering::Relaxed))
+                    .sum();
+                (name.clone(), total)
+            })
+            .collect()
+    }
+
     /// One pass: refresh figures, pick what must go, delete it. Cheap when
     /// nothing is due: a statvfs, and the per-camera totals every 30 s.
     async fn sweep(&mut self, urgent: bool) -> anyhow::Result<u64> {
@@ -134,14 +153,26 @@ impl Retention {
         if let Some(usage) = usage {
             self.usage = usage;
             self.usage_refreshed = Some(std::time::Instant::now());
+            self.written_at_refresh = self.bytes_written();
         }
-        let usage = &self.usage;
+        // Between refreshes, add what the writers wrote since: the limits
+        // stay exact without re-reading the whole index.
+        let written_now = self.bytes_written();
+        let mut current = self.usage.clone();
+        for (camera, written) in &written_now {
+            let since =
+                written.saturating_sub(self.written_at_refresh.get(camera).copied().unwrap_or(0));
+            // A camera with no footage yet has no oldest time.
+            current.entry(camera.clone()).or_insert((0, i64::MAX)).0 += since;
+        }
+        let usage = &current;
 
         self.health
             .disk_free_bytes
             .store(disk.available, Ordering::Relaxed);
         for (name, cam) in &self.health.cameras {
             let (bytes, oldest) = usage.get(name).copied().unwrap_or((0, 0));
+            let oldest = if oldest == i64::MAX { 0 } else { oldest };
             cam.storage_bytes.store(bytes, Ordering::Relaxed);
             cam.oldest_recording_utc_us.store(oldest, Ordering::Relaxed);
         }

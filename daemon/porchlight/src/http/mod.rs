@@ -1,4 +1,6 @@
-//! The daemon's HTTP endpoints for operations: health, metrics, cameras.
+//! The daemon's HTTP endpoints: health, metrics, cameras, footage.
+
+mod recordings;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,28 +15,44 @@ use serde::Serialize;
 use crate::health::{Health, StreamSnapshot, StreamState};
 use crate::time::format_utc_us;
 
-pub fn router(health: Arc<Health>) -> Router {
+/// What the handlers share.
+pub struct AppState {
+    pub health: Arc<Health>,
+    pub data_dir: std::path::PathBuf,
+    /// Longest range one clip may cover, from `export.max_clip`.
+    pub max_clip_us: i64,
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/cameras", get(cameras))
+        .route(
+            "/api/cameras/{camera}/recordings",
+            get(recordings::recordings),
+        )
+        .route("/api/cameras/{camera}/days", get(recordings::days))
+        .route("/api/cameras/{camera}/clip.mp4", get(recordings::clip))
         .fallback(not_found)
-        .with_state(health)
+        .with_state(Arc::new(state))
 }
 
 #[derive(Serialize)]
-struct ErrorBody {
-    error: String,
+pub(crate) struct ErrorBody {
+    pub error: String,
+}
+
+/// Every error is JSON that names the problem.
+pub(crate) fn error_response(status: StatusCode, error: String) -> Response {
+    (status, Json(ErrorBody { error })).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    (
+    error_response(
         StatusCode::NOT_FOUND,
-        Json(ErrorBody {
-            error: format!("no such endpoint: {}", uri.path()),
-        }),
+        format!("no such endpoint: {}", uri.path()),
     )
-        .into_response()
 }
 
 #[derive(Serialize)]
@@ -47,7 +65,8 @@ struct HealthBody {
 
 /// 200 while the store can write; cameras being down is not the daemon's
 /// ill health (it is reported, and the daemon keeps retrying).
-async fn healthz(State(health): State<Arc<Health>>) -> Response {
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let health = &state.health;
     let store_ok = health.store_ok.load(Ordering::Relaxed);
     let body = HealthBody {
         status: if store_ok { "ok" } else { "store_failing" },
@@ -63,13 +82,14 @@ async fn healthz(State(health): State<Arc<Health>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(health): State<Arc<Health>>) -> Response {
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let health = &state.health;
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&health),
+        crate::metrics::render(health),
     )
         .into_response()
 }
@@ -92,7 +112,8 @@ struct CameraBody {
     streams: Vec<StreamSnapshot>,
 }
 
-async fn cameras(State(health): State<Arc<Health>>) -> Json<Vec<CameraBody>> {
+async fn cameras(State(state): State<Arc<AppState>>) -> Json<Vec<CameraBody>> {
+    let health = &state.health;
     let list = health
         .cameras
         .values()
