@@ -26,12 +26,15 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   systemd                                  # systemd-analyze verify
   util-linux                               # mount (small tmpfs for the disk-full test)
+  chromium                                 # a real browser plays exported clips
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang pkg-config   # the ffmpeg feature
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node drives the browser; keep whatever Node the machine has (it may not be Debian's).
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_if_needed apt-get update -q
@@ -45,6 +48,9 @@ if ! command -v cargo >/dev/null; then
 fi
 
 export PORCHLIGHT_SYSTEM_PYTHON=/usr/bin/python3
+
+step "browser test driver (playwright-core, driving Debian's chromium)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -344,3 +344,35 @@ async fn exports_stay_whole_while_recording_and_retention_run() {
         "retention must have run during the exports"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clip_plays_in_headless_chromium() {
+    let rec = record(9.0, "", "1GB").await;
+    let url = format!(
+        "http://{}/api/cameras/porch/clip.mp4?from={}&to={}",
+        rec.daemon.http,
+        url_time(rec.first_us + 1_000_000),
+        url_time(rec.first_us + 8_000_000)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/play_clip.mjs");
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(&url)
+            .arg("2")
+            .output()
+            .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(result["ok"], true, "Chromium must play the clip: {result}");
+    assert!(result["currentTime"].as_f64().unwrap_or(0.0) >= 2.0, "{result}");
+    assert_eq!((result["width"].as_u64(), result["height"].as_u64()), (Some(640), Some(360)));
+    let duration = result["duration"].as_f64().unwrap_or(0.0);
+    assert!((duration - 7.0).abs() < 0.1, "the browser sees the trimmed 7 s: {duration}");
+}
