@@ -354,7 +354,10 @@ async fn the_clip_plays_in_headless_chromium() {
         url_time(rec.first_us + 1_000_000),
         url_time(rec.first_us + 8_000_000)
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/play_clip.mjs");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/browser/play_clip.mjs"
+    );
     let output = tokio::task::block_in_place(|| {
         std::process::Command::new("node")
             .arg(script)
@@ -371,8 +374,17 @@ async fn the_clip_plays_in_headless_chromium() {
     );
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(result["ok"], true, "Chromium must play the clip: {result}");
-    assert!(result["currentTime"].as_f64().unwrap_or(0.0) >= 2.0, "{result}");
-    assert_eq!((result["width"].as_u64(), result["height"].as_u64()), (Some(640), Some(360)));
+    assert!(
+        result["currentTime"].as_f64().unwrap_or(0.0) >= 2.0,
+        "{result}"
+    );
+    assert_eq!(
+        (result["width"].as_u64(), result["height"].as_u64()),
+        (Some(640), Some(360))
+    );
     let duration = result["duration"].as_f64().unwrap_or(0.0);
-    assert!((duration - 7.0).abs() < 0.1, "the browser sees the trimmed 7 s: {duration}");
+    assert!(
+        (duration - 7.0).abs() < 0.1,
+        "the browser sees the trimmed 7 s: {duration}"
+    );
 }

@@ -1,4 +1,10 @@
 //! `cargo run --release -p porchlight-bench -- --streams 1,16,64 --seconds 60`
+//! `cargo run --release -p porchlight-bench -- --export 3600`
+//!
+//! Export mode: fills the store with an hour (or the given seconds) of one
+//! 4 Mbit/s camera through the real write path, then times a clip of all of
+//! it: time to first byte, warm-cache throughput, and in the same run
+//! `ffmpeg -f concat -safe 0 -i list -c copy` over the same segment files.
 //!
 //! For each stream count N: the simulated camera serves N 1080p30 ~4 Mbit/s
 //! H.264 streams; first Porchlight records them for T seconds, then N
@@ -29,6 +35,9 @@ struct Args {
     /// Skip the ffmpeg baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Export benchmark over this many seconds of footage instead.
+    #[arg(long)]
+    export: Option<u64>,
 }
 
 /// CPU and memory of a set of processes over one run.
@@ -49,6 +58,9 @@ fn main() -> anyhow::Result<()> {
             "{} not found: build it first (cargo build --release)",
             porchlight.display()
         );
+    }
+    if let Some(seconds) = args.export {
+        return run_export(&porchlight, seconds);
     }
     println!("| streams | seconds | porchlight CPU s/stream-min | ffmpeg CPU s/stream-min | CPU ratio | porchlight RSS MiB/stream | ffmpeg RSS MiB/stream | porchlight frames lost | ffmpeg frames lost |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -296,4 +308,174 @@ fn frames_stored(http_port: u16) -> anyhow::Result<u64> {
         }
     }
     Ok(total)
+}
+
+/// The export benchmark (see the module docs).
+fn run_export(porchlight: &Path, seconds: u64) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("porchlight-export-bench-")
+        .tempdir_in(bench_dir())?;
+    let http_port = free_port()?;
+    let config = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"127.0.0.1:{http_port}\"\n[retention]\nmin_free = \"1GB\"\n\
+         [export]\nmax_clip = \"24h\"\n[[cameras]]\nname = \"cam\"\nurl = \"rtsp://127.0.0.1:9/unused\"\nenabled = false\n",
+        dir.path().join("data").display()
+    );
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config)?;
+
+    let started = Instant::now();
+    let status = Command::new(porchlight)
+        .args(["bench-fill", "--config"])
+        .arg(&config_path)
+        .args([
+            "--camera",
+            "cam",
+            "--seconds",
+            &seconds.to_string(),
+            "--clip",
+            "hd",
+        ])
+        .status()?;
+    if !status.success() {
+        bail!("bench-fill failed");
+    }
+    println!(
+        "filled {seconds} s of 1080p30 ~4 Mbit/s footage in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut daemon = Command::new(porchlight)
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_for_port(http_port)?;
+    let result = (|| -> anyhow::Result<()> {
+        let (_, _, body) = http_request(http_port, "/api/cameras/cam/recordings", true)?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let from = json_field(&body, "\"from\":\"", 2).context("span start")?;
+        let to = json_field(&body, "\"to\":\"", 2).context("span end")?;
+        let path = format!("/api/cameras/cam/clip.mp4?from={from}&to={to}&audio=false");
+
+        let mut ttfb = Vec::new();
+        let mut rates = Vec::new();
+        let mut size = 0;
+        for _ in 0..4 {
+            let t0 = Instant::now();
+            let (first_byte, len, _) = http_request(http_port, &path, false)?;
+            let total = t0.elapsed().as_secs_f64();
+            ttfb.push(first_byte.as_secs_f64() * 1000.0);
+            rates.push(len as f64 / total / 1e9);
+            size = len;
+        }
+        // The first run warms the page cache; report the best warm figures.
+        let best_ttfb = ttfb[1..].iter().cloned().fold(f64::MAX, f64::min);
+        let best_rate = rates[1..].iter().cloned().fold(0.0, f64::max);
+        let our_seconds = size as f64 / 1e9 / best_rate;
+
+        let mut list = String::new();
+        let mut files = Vec::new();
+        let mut stack = vec![dir.path().join("data/recordings")];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let p = entry?.path();
+                if p.is_dir() {
+                    stack.push(p)
+                } else {
+                    files.push(p)
+                }
+            }
+        }
+        files.sort();
+        for f in &files {
+            list.push_str(&format!("file '{}'\n", f.display()));
+        }
+        let list_path = dir.path().join("list.txt");
+        std::fs::write(&list_path, list)?;
+        let out = dir.path().join("concat.mp4");
+        let t0 = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+            ])
+            .arg(&list_path)
+            .args(["-c", "copy"])
+            .arg(&out)
+            .status()?;
+        let ffmpeg_seconds = t0.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("ffmpeg concat failed");
+        }
+        println!("| footage | clip size | first byte (warm) | full clip (warm) | ffmpeg concat -c copy | speed-up |");
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| {seconds} s | {:.2} GB | {best_ttfb:.1} ms | {best_rate:.2} GB/s ({our_seconds:.2} s) | {ffmpeg_seconds:.2} s | {:.0}x |",
+            size as f64 / 1e9,
+            ffmpeg_seconds / our_seconds
+        );
+        Ok(())
+    })();
+    signal(&daemon, libc::SIGTERM);
+    daemon.wait()?;
+    result
+}
+
+/// The `n`-th value after `marker` up to the next quote.
+fn json_field(body: &str, marker: &str, n: usize) -> Option<String> {
+    let start = body.match_indices(marker).nth(n - 1)?.0 + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+/// GET; returns the time to the first response byte, the body length, and
+/// (when `keep`) the body. Timed runs discard the body as it arrives.
+fn http_request(port: u16, path: &str, keep: bool) -> anyhow::Result<(Duration, usize, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let t0 = Instant::now();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = stream.read(&mut buf)?;
+    let first_byte = t0.elapsed();
+    let mut head = Vec::new();
+    let mut body = Vec::new();
+    let mut body_len = 0;
+    let mut in_body = false;
+    while n > 0 {
+        let chunk = &buf[..n];
+        if in_body {
+            body_len += n;
+            if keep {
+                body.extend_from_slice(chunk);
+            }
+        } else {
+            head.extend_from_slice(chunk);
+            if let Some(split) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                in_body = true;
+                if !head.starts_with(b"HTTP/1.1 200") {
+                    bail!("GET {path}: {}", String::from_utf8_lossy(&head));
+                }
+                let rest = head.split_off(split + 4);
+                body_len += rest.len();
+                if keep {
+                    body.extend_from_slice(&rest);
+                }
+            }
+        }
+        n = stream.read(&mut buf)?;
+    }
+    Ok((first_byte, body_len, body))
 }

@@ -18,8 +18,8 @@ pub use read::{
     InitTrack, Mp4Error, ScannedFragment, SegmentScan, TrackRun,
 };
 pub use write::{
-    g711_sample_entry, write_fragment_header, write_init_segment, G711Law, Sample, TrackConfig,
-    TrackFragment, TrackKind,
+    avc1_sample_entry, g711_sample_entry, write_fragment_header, write_init_segment, G711Law,
+    Sample, TrackConfig, TrackFragment, TrackKind,
 };
 
 #[cfg(test)]

@@ -264,3 +264,33 @@ pub fn g711_sample_entry(law: G711Law, sample_rate: u32, channels: u16) -> Vec<u
     });
     out
 }
+
+/// An `avc1` sample entry built from one SPS and one PPS (for footage that
+/// did not come through retina, which builds its own).
+pub fn avc1_sample_entry(sps: &[u8], pps: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + sps.len() + pps.len());
+    write_box(&mut out, b"avc1", |out| {
+        out.extend_from_slice(&[0; 6]);
+        u16be(out, 1); // data reference index
+        out.extend_from_slice(&[0; 16]);
+        u16be(out, width);
+        u16be(out, height);
+        u32be(out, 0x0048_0000); // 72 dpi
+        u32be(out, 0x0048_0000);
+        u32be(out, 0);
+        u16be(out, 1); // frame count
+        out.extend_from_slice(&[0; 32]); // compressor name
+        u16be(out, 0x0018); // depth
+        u16be(out, 0xffff);
+        write_box(out, b"avcC", |out| {
+            let byte = |i: usize| sps.get(i).copied().unwrap_or(0);
+            out.extend_from_slice(&[1, byte(1), byte(2), byte(3), 0xff, 0xe1]);
+            u16be(out, sps.len() as u16);
+            out.extend_from_slice(sps);
+            out.push(1);
+            u16be(out, pps.len() as u16);
+            out.extend_from_slice(pps);
+        });
+    });
+    out
+}

@@ -404,3 +404,45 @@ mod tests {
         assert!("4k".parse::<Clip>().is_err());
     }
 }
+
+/// The clip's frames as MP4 samples (4-byte length-prefixed NAL units, no
+/// parameter sets), with the SPS and PPS that describe them. For tools that
+/// write footage without a network, such as the export benchmark.
+#[derive(Debug, Clone)]
+pub struct ClipSamples {
+    /// Sequence parameter set (NAL unit without start code).
+    pub sps: Vec<u8>,
+    /// Picture parameter set (NAL unit without start code).
+    pub pps: Vec<u8>,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// (sample bytes, is keyframe), at `fps` frames a second.
+    pub frames: Vec<(Vec<u8>, bool)>,
+}
+
+/// Parses a bundled clip into [`ClipSamples`].
+pub fn clip_samples(clip: Clip) -> Result<ClipSamples, String> {
+    let video = parse_annex_b(h264_bytes(clip)).map_err(|e| e.to_string())?;
+    let info = clip_info(clip);
+    let frames = video
+        .frames
+        .iter()
+        .map(|au| {
+            let mut sample = Vec::new();
+            for nal in au.nals.iter().filter(|n| !matches!(nal_type(n), 7 | 8)) {
+                sample.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+                sample.extend_from_slice(nal);
+            }
+            (sample, au.is_idr)
+        })
+        .collect();
+    Ok(ClipSamples {
+        sps: video.sps.to_vec(),
+        pps: video.pps.to_vec(),
+        width: info.width,
+        height: info.height,
+        frames,
+    })
+}

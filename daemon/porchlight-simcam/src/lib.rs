@@ -43,6 +43,6 @@ mod transport;
 
 pub use auth::{Auth, AuthScheme};
 pub use cli::{run_cli, SimCamArgs};
-pub use clip::{clip_info, Clip, ClipInfo, UnknownClip};
+pub use clip::{clip_info, clip_samples, Clip, ClipInfo, ClipSamples, UnknownClip};
 pub use server::{SimCam, SimCamConfig};
 pub use stats::{PathStats, SimCamStats};

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod export;
+pub mod fill;
 pub mod health;
 pub mod http;
 pub mod ingest;

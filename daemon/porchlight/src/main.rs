@@ -61,6 +61,19 @@ enum Command {
     },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
+    /// Benchmark helper: write SECONDS of the simulated clip into the store as
+    /// if CAMERA had recorded it (through the real write path).
+    #[command(hide = true)]
+    BenchFill {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        camera: String,
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long, default_value = "hd")]
+        clip: porchlight_simcam::Clip,
+    },
     /// Serve the built-in simulated camera over RTSP (for tests and benchmarks).
     Simcam(porchlight_simcam::SimCamArgs),
 }
@@ -157,6 +170,18 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchFill {
+            config,
+            camera,
+            seconds,
+            clip,
+        } => {
+            let config = Config::load(&config)?;
+            let bytes =
+                runtime()?.block_on(porchlight::fill::fill(config, &camera, seconds, clip))?;
+            eprintln!("wrote {seconds} s of footage for {camera} ({bytes} bytes)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Simcam(args) => {

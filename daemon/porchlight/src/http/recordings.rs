@@ -178,7 +178,7 @@ fn serve_clip(clip: Arc<ClipFile>, headers: &HeaderMap, file_name: &str) -> Resp
         .unwrap_or_else(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// Reads [start, end) on the blocking pool in 256 KiB pieces.
+/// Reads [start, end) on the blocking pool in 2 MiB pieces.
 fn stream_bytes(
     clip: Arc<ClipFile>,
     start: u64,
@@ -188,7 +188,7 @@ fn stream_bytes(
     tokio::task::spawn_blocking(move || {
         let mut at = start;
         while at < end {
-            let mut buf = vec![0u8; (end - at).min(256 * 1024) as usize];
+            let mut buf = vec![0u8; (end - at).min(2 << 20) as usize];
             let result = clip.read_at(at, &mut buf).and_then(|n| {
                 if n == 0 {
                     Err(std::io::Error::new(

@@ -3,7 +3,7 @@
 pub mod fragmenter;
 mod session;
 pub mod timeline;
-mod writer;
+pub mod writer;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
