@@ -55,11 +55,12 @@ step "browser test driver (playwright-core, driving Debian's chromium)"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (warnings are errors)"
+step "cargo clippy (warnings are errors), with and without the ffmpeg feature"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (unit, integration against simcam, GStreamer, ffprobe, crash, disk full)"
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked
 
 step "systemd unit verifies"
 unit_dir="$(mktemp -d)"

@@ -57,6 +57,16 @@ fn check_mount(mount: &str, video: &str, audio: &str) {
     let (dir, daemon) = record(&server, mount, 5.0);
     let cameras = daemon.cameras();
     let codec = cameras[0]["codec"].as_str().unwrap_or_default().to_string();
+    #[cfg(feature = "ffmpeg")]
+    {
+        // Snapshots decode this codec too (H.265 included).
+        let (status, head, jpeg) =
+            support::http_get_bytes(daemon.http, "/api/cameras/gst/snapshot.jpg", &[]);
+        assert_eq!(status, 200, "{head}");
+        let file = dir.path().join("snapshot.jpg");
+        std::fs::write(&file, jpeg).expect("write");
+        assert_eq!(ffprobe(&file).video_codec, "mjpeg");
+    }
     drop(server); // The camera goes away: the daemon flushes what it holds.
     wait_until(
         Duration::from_secs(15),

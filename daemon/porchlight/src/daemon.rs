@@ -52,6 +52,7 @@ pub async fn run(
         health: health.clone(),
         data_dir: config.data_dir.clone(),
         max_clip_us: config.export.max_clip.as_micros() as i64,
+        snapshots: Default::default(),
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {

@@ -4,7 +4,9 @@
 
 mod clip;
 mod coverage;
+pub mod keyframe;
 mod plan;
+pub mod snapshot;
 
 pub use clip::{write_clip, ClipFile};
 pub use coverage::{coverage, days, Coverage, DayCoverage};

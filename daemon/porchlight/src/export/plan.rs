@@ -41,9 +41,9 @@ struct FragmentRow {
 }
 
 /// Per segment: its open file and the sample entries of its init.
-struct SegmentInit {
-    file: Arc<File>,
-    video_entry: Vec<u8>,
+pub(super) struct SegmentInit {
+    pub(super) file: Arc<File>,
+    pub(super) video_entry: Vec<u8>,
     video_timescale: u32,
     audio: Option<(Vec<u8>, u32)>,
     width: u16,
@@ -302,7 +302,7 @@ fn fragments_in_range(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn read_init(data_dir: &Path, file_name: &str) -> Result<SegmentInit, ExportError> {
+pub(super) fn read_init(data_dir: &Path, file_name: &str) -> Result<SegmentInit, ExportError> {
     let error = |error: String| ExportError::Segment {
         file: file_name.to_string(),
         error,
@@ -350,7 +350,7 @@ fn visual_size(entry: &[u8]) -> (u16, u16) {
     }
 }
 
-fn read_moof(file: &File, offset: u64) -> Result<porchlight_mp4::FragmentInfo, String> {
+pub(super) fn read_moof(file: &File, offset: u64) -> Result<porchlight_mp4::FragmentInfo, String> {
     use std::os::unix::fs::FileExt;
     let mut head = [0u8; 8];
     file.read_exact_at(&mut head, offset)

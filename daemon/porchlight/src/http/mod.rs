@@ -21,7 +21,12 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// Longest range one clip may cover, from `export.max_clip`.
     pub max_clip_us: i64,
+    /// Last decoded snapshot per camera, keyed by its keyframe.
+    pub snapshots: SnapshotCache,
 }
+
+pub type SnapshotCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, ((i64, u64), Arc<Vec<u8>>)>>>;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -34,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/cameras/{camera}/days", get(recordings::days))
         .route("/api/cameras/{camera}/clip.mp4", get(recordings::clip))
+        .route(
+            "/api/cameras/{camera}/snapshot.jpg",
+            get(recordings::snapshot),
+        )
         .fallback(not_found)
         .with_state(Arc::new(state))
 }

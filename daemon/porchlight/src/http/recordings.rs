@@ -267,3 +267,69 @@ mod tests {
         assert_eq!(parse_range("items=0-1", 1000), Ok(None));
     }
 }
+
+#[derive(Deserialize)]
+pub struct SnapshotQuery {
+    at: Option<String>,
+}
+
+/// Latest (or nearest to `at`) keyframe as JPEG. Decoded once per keyframe:
+/// a dashboard polling every second gets the cached image until the next
+/// keyframe is stored.
+pub async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    Path(camera): Path<String>,
+    Query(query): Query<SnapshotQuery>,
+) -> Result<Response, ApiError> {
+    let at = match &query.at {
+        Some(text) => Some(
+            parse_utc_us(text)
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("`at`: {e}")))?,
+        ),
+        None => None,
+    };
+    let cache = state.snapshots.clone();
+    let data_dir = state.data_dir.clone();
+    let (jpeg, utc_us) =
+        tokio::task::spawn_blocking(move || -> Result<(Arc<Vec<u8>>, i64), ApiError> {
+            let conn = crate::store::open_reader(&data_dir).map_err(|e| export_error(e.into()))?;
+            let (segment_id, offset, utc_us, file_name) =
+                export::keyframe::locate(&conn, &camera, at).map_err(export_error)?;
+            let key = (segment_id, offset);
+            if let Some((cached_key, jpeg)) =
+                cache.lock().unwrap_or_else(|p| p.into_inner()).get(&camera)
+            {
+                if *cached_key == key {
+                    return Ok((jpeg.clone(), utc_us));
+                }
+            }
+            let keyframe =
+                export::keyframe::read(&data_dir, segment_id, offset, utc_us, &file_name)
+                    .map_err(export_error)?;
+            let jpeg = Arc::new(export::snapshot::jpeg(&keyframe).map_err(|e| match e {
+                export::snapshot::SnapshotError::NotBuilt => {
+                    ApiError(StatusCode::NOT_IMPLEMENTED, e.to_string())
+                }
+                other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+            })?);
+            cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(camera, (key, jpeg.clone()));
+            Ok((jpeg, utc_us))
+        })
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (
+                header::HeaderName::from_static("x-porchlight-frame-time"),
+                crate::time::format_utc_us(utc_us),
+            ),
+        ],
+        jpeg.as_ref().clone(),
+    )
+        .into_response())
+}
