@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,14 @@ fn time_range(query: &RangeQuery, required: bool) -> Result<(i64, i64), ApiError
     Ok((from, to))
 }
 
+/// A query string that does not parse (e.g. `audio=maybe`) is a 400 whose
+/// JSON error names the parameter, like every other bad request.
+fn query_or_error<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|rejection| ApiError(StatusCode::BAD_REQUEST, rejection.body_text()))
+}
+
 fn export_error(e: ExportError) -> ApiError {
     let status = match &e {
         ExportError::UnknownCamera(_) | ExportError::NoFootage { .. } => StatusCode::NOT_FOUND,
@@ -83,8 +92,9 @@ async fn with_index<T: Send + 'static>(
 pub async fn recordings(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    Query(query): Query<RangeQuery>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = query_or_error(query)?;
     let (from, to) = time_range(&query, false)?;
     let coverage = with_index(&state, move |conn, _| {
         export::coverage(conn, &camera, from, to)
@@ -96,8 +106,9 @@ pub async fn recordings(
 pub async fn days(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    Query(query): Query<RangeQuery>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = query_or_error(query)?;
     let (from, to) = time_range(&query, false)?;
     let days = with_index(&state, move |conn, _| export::days(conn, &camera, from, to)).await?;
     Ok(Json(days).into_response())
@@ -106,9 +117,10 @@ pub async fn days(
 pub async fn clip(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    Query(query): Query<RangeQuery>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = query_or_error(query)?;
     let (from_us, to_us) = time_range(&query, true)?;
     let request = ClipRequest {
         camera: camera.clone(),
@@ -279,8 +291,9 @@ pub struct SnapshotQuery {
 pub async fn snapshot(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    Query(query): Query<SnapshotQuery>,
+    query: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let query = query_or_error(query)?;
     let at = match &query.at {
         Some(text) => Some(
             parse_utc_us(text)
