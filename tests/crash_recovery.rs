@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use porchlight_simcam::Clip;
 use support::{index, porchlight, segment_files, wait_until, Daemon};
 
 const CAMERAS: usize = 4;
@@ -15,14 +15,7 @@ const CAMERAS: usize = 4;
 async fn kill_dash_nine_loses_at_most_one_fragment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let cam = SimCam::start(SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        clip: Clip::Sd,
-        audio: true,
-        auth: None,
-    })
-    .await
-    .expect("simcam");
+    let cam = support::simcam(Clip::Sd, true).await;
     let mut text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\n[storage]\nsegment_duration = \"3s\"\n",
         data.display()
@@ -109,14 +102,7 @@ async fn kill_dash_nine_loses_at_most_one_fragment() {
 async fn check_finds_and_repairs_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let cam = SimCam::start(SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        clip: Clip::Sd,
-        audio: false,
-        auth: None,
-    })
-    .await
-    .expect("simcam");
+    let cam = support::simcam(Clip::Sd, false).await;
     let text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\n[storage]\nsegment_duration = \"2s\"\n[[cameras]]\nname = \"c\"\nurl = \"{}\"\n",
         data.display(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use porchlight_simcam::Clip;
 use support::{index, porchlight, segment_files, wait_until, Daemon};
 
 /// A tmpfs of `megabytes`, unmounted on drop.
@@ -62,14 +62,7 @@ async fn fill_disk(min_free: &str) {
     let disk = SmallDisk::mount(24);
     let data = disk.path.join("data");
     let run_dir = tempfile::tempdir().expect("tempdir");
-    let cam = SimCam::start(SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        clip: Clip::Hd,
-        audio: true,
-        auth: None,
-    })
-    .await
-    .expect("simcam");
+    let cam = support::simcam(Clip::Hd, true).await;
     // Two ~4 Mbit/s cameras: about 1 MB/s into a 24 MB disk.
     let text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"{min_free}\"\n[storage]\nsegment_duration = \"2s\"\n\

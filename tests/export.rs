@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use porchlight_simcam::{Clip, SimCam};
 use support::{
     decode_errors, ffprobe, header_value, http_get, http_get_bytes, porchlight, wait_until, Daemon,
 };
@@ -24,14 +24,7 @@ struct Recorded {
 
 async fn record(seconds: f64, extra_config: &str, max_bytes: &str) -> Recorded {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cam = SimCam::start(SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        clip: Clip::Sd,
-        audio: true,
-        auth: None,
-    })
-    .await
-    .expect("simcam");
+    let cam = support::simcam(Clip::Sd, true).await;
     let text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\nmax_bytes = \"{max_bytes}\"\n[storage]\nsegment_duration = \"4s\"\n{extra_config}\n\
          [[cameras]]\nname = \"porch\"\nurl = \"{}\"\n",

@@ -6,20 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use porchlight_simcam::{Clip, SimCam, SimCamConfig};
+use porchlight_simcam::Clip;
 use support::{ffprobe, header_value, http_get, http_get_bytes, wait_until, Daemon};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_jpegs_of_the_newest_keyframe() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cam = SimCam::start(SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        clip: Clip::Hd,
-        audio: false,
-        auth: None,
-    })
-    .await
-    .expect("simcam");
+    let cam = support::simcam(Clip::Hd, false).await;
     let text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\n[[cameras]]\nname = \"door\"\nurl = \"{}\"\n",
         dir.path().join("data").display(),

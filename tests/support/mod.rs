@@ -445,3 +445,15 @@ pub fn header_value(head: &str, name: &str) -> Option<String> {
         n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
     })
 }
+
+/// The simulated camera on a free loopback port, no login.
+pub async fn simcam(clip: porchlight_simcam::Clip, audio: bool) -> porchlight_simcam::SimCam {
+    porchlight_simcam::SimCam::start(porchlight_simcam::SimCamConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        clip,
+        audio,
+        auth: None,
+    })
+    .await
+    .expect("start the simulated camera")
+}

@@ -4,7 +4,7 @@
 //! after the header, so a clip needs no temp file and its size is known first.
 
 use crate::boxes::{u16be, u32be, u64be, unity_matrix, write_box, write_full_box};
-use crate::write::{Sample, TrackKind};
+use crate::write::{write_handler, write_media_header_and_dinf, Sample, TrackKind};
 
 /// A run of samples stored together in the mdat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,31 +141,9 @@ fn write_track(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
                 u16be(out, 0x55c4);
                 u16be(out, 0);
             });
-            let (handler, name): (&[u8; 4], &[u8]) = match track.kind {
-                TrackKind::Video { .. } => (b"vide", b"Porchlight video\0"),
-                TrackKind::Audio { .. } => (b"soun", b"Porchlight audio\0"),
-            };
-            write_full_box(out, b"hdlr", 0, 0, |out| {
-                u32be(out, 0);
-                out.extend_from_slice(handler);
-                out.extend_from_slice(&[0; 12]);
-                out.extend_from_slice(name);
-            });
+            write_handler(out, track.kind);
             write_box(out, b"minf", |out| {
-                match track.kind {
-                    TrackKind::Video { .. } => {
-                        write_full_box(out, b"vmhd", 0, 1, |out| out.extend_from_slice(&[0; 8]))
-                    }
-                    TrackKind::Audio { .. } => {
-                        write_full_box(out, b"smhd", 0, 0, |out| out.extend_from_slice(&[0; 4]))
-                    }
-                }
-                write_box(out, b"dinf", |out| {
-                    write_full_box(out, b"dref", 0, 0, |out| {
-                        u32be(out, 1);
-                        write_full_box(out, b"url ", 0, 1, |_| {});
-                    });
-                });
+                write_media_header_and_dinf(out, track.kind);
                 write_box(out, b"stbl", |out| write_sample_tables(out, track, base));
             });
         });

@@ -128,31 +128,9 @@ fn write_trak(out: &mut Vec<u8>, track: &TrackConfig) {
                 u16be(out, 0x55c4); // language "und"
                 u16be(out, 0);
             });
-            let (handler, name): (&[u8; 4], &[u8]) = match track.kind {
-                TrackKind::Video { .. } => (b"vide", b"Porchlight video\0"),
-                TrackKind::Audio { .. } => (b"soun", b"Porchlight audio\0"),
-            };
-            write_full_box(out, b"hdlr", 0, 0, |out| {
-                u32be(out, 0);
-                out.extend_from_slice(handler);
-                out.extend_from_slice(&[0; 12]);
-                out.extend_from_slice(name);
-            });
+            write_handler(out, track.kind);
             write_box(out, b"minf", |out| {
-                match track.kind {
-                    TrackKind::Video { .. } => {
-                        write_full_box(out, b"vmhd", 0, 1, |out| out.extend_from_slice(&[0; 8]))
-                    }
-                    TrackKind::Audio { .. } => {
-                        write_full_box(out, b"smhd", 0, 0, |out| out.extend_from_slice(&[0; 4]))
-                    }
-                }
-                write_box(out, b"dinf", |out| {
-                    write_full_box(out, b"dref", 0, 0, |out| {
-                        u32be(out, 1);
-                        write_full_box(out, b"url ", 0, 1, |_| {});
-                    });
-                });
+                write_media_header_and_dinf(out, track.kind);
                 write_box(out, b"stbl", |out| {
                     write_full_box(out, b"stsd", 0, 0, |out| {
                         u32be(out, 1);
@@ -293,4 +271,36 @@ pub fn avc1_sample_entry(sps: &[u8], pps: &[u8], width: u16, height: u16) -> Vec
         });
     });
     out
+}
+
+/// `hdlr`: says whether a track is video or sound.
+pub(crate) fn write_handler(out: &mut Vec<u8>, kind: TrackKind) {
+    let (handler, name): (&[u8; 4], &[u8]) = match kind {
+        TrackKind::Video { .. } => (b"vide", b"Porchlight video\0"),
+        TrackKind::Audio { .. } => (b"soun", b"Porchlight audio\0"),
+    };
+    write_full_box(out, b"hdlr", 0, 0, |out| {
+        u32be(out, 0);
+        out.extend_from_slice(handler);
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(name);
+    });
+}
+
+/// The start of `minf`: `vmhd` or `smhd`, and a `dinf` saying "data is in this file".
+pub(crate) fn write_media_header_and_dinf(out: &mut Vec<u8>, kind: TrackKind) {
+    match kind {
+        TrackKind::Video { .. } => {
+            write_full_box(out, b"vmhd", 0, 1, |out| out.extend_from_slice(&[0; 8]))
+        }
+        TrackKind::Audio { .. } => {
+            write_full_box(out, b"smhd", 0, 0, |out| out.extend_from_slice(&[0; 4]))
+        }
+    }
+    write_box(out, b"dinf", |out| {
+        write_full_box(out, b"dref", 0, 0, |out| {
+            u32be(out, 1);
+            write_full_box(out, b"url ", 0, 1, |_| {});
+        });
+    });
 }

@@ -45,14 +45,7 @@ fn segments(
     from_us: i64,
     to_us: i64,
 ) -> Result<Vec<(i64, i64)>, ExportError> {
-    let known: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM streams WHERE camera = ?)",
-        [camera],
-        |r| r.get(0),
-    )?;
-    if !known {
-        return Err(ExportError::UnknownCamera(camera.to_string()));
-    }
+    super::ensure_camera(conn, camera)?;
     let mut stmt = conn.prepare(
         "SELECT s.start_utc_us, s.end_utc_us FROM segments s JOIN streams st ON st.id = s.stream_id
          WHERE st.camera = ?1 AND st.kind = ?2 AND s.start_utc_us < ?4 AND s.end_utc_us > ?3 AND s.frames > 0

@@ -27,14 +27,7 @@ pub fn locate(
     camera: &str,
     at_us: Option<i64>,
 ) -> Result<(i64, u64, i64, String), ExportError> {
-    let known: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM streams WHERE camera = ?)",
-        [camera],
-        |r| r.get(0),
-    )?;
-    if !known {
-        return Err(ExportError::UnknownCamera(camera.to_string()));
-    }
+    super::ensure_camera(conn, camera)?;
     let base = "SELECT f.segment_id, f.file_offset, f.start_utc_us, s.file_name
          FROM fragments f JOIN segments s ON s.id = f.segment_id JOIN streams st ON st.id = s.stream_id
          WHERE st.camera = ?1 AND st.kind = ?2 AND f.starts_with_key = 1";

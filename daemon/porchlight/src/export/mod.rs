@@ -32,3 +32,17 @@ pub enum ExportError {
     #[error("segment file {file}: {error}")]
     Segment { file: String, error: String },
 }
+
+/// Fails with [`ExportError::UnknownCamera`] unless the index knows `camera`.
+fn ensure_camera(conn: &rusqlite::Connection, camera: &str) -> Result<(), ExportError> {
+    let known: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM streams WHERE camera = ?)",
+        [camera],
+        |r| r.get(0),
+    )?;
+    if known {
+        Ok(())
+    } else {
+        Err(ExportError::UnknownCamera(camera.to_string()))
+    }
+}

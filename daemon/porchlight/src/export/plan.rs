@@ -122,17 +122,8 @@ pub fn plan_clip(
         let Some(run) = info.tracks.iter().find(|t| t.track_id == 1) else {
             continue;
         };
-        let mut t = row.start_us;
-        let mut kept = 0;
-        let mut kept_bytes = 0u64;
-        for s in &run.samples {
-            if t >= *to_us {
-                break;
-            }
-            kept += 1;
-            kept_bytes += u64::from(s.size);
-            t += ticks_to_us(u64::from(s.duration), init.video_timescale);
-        }
+        let (kept, kept_bytes) =
+            samples_before(&run.samples, row.start_us, init.video_timescale, *to_us);
         if kept == 0 {
             break;
         }
@@ -152,18 +143,9 @@ pub fn plan_clip(
             init.audio.as_ref(),
             info.tracks.iter().find(|t| t.track_id == 2),
         ) {
-            let mut t = row.segment_start_us + ticks_to_us(run.base_media_decode_time, *rate);
-            first_audio_us.get_or_insert(t);
-            let mut kept = 0;
-            let mut kept_bytes = 0u64;
-            for s in &run.samples {
-                if t >= *to_us {
-                    break;
-                }
-                kept += 1;
-                kept_bytes += u64::from(s.size);
-                t += ticks_to_us(u64::from(s.duration), *rate);
-            }
+            let start = row.segment_start_us + ticks_to_us(run.base_media_decode_time, *rate);
+            first_audio_us.get_or_insert(start);
+            let (kept, kept_bytes) = samples_before(&run.samples, start, *rate, *to_us);
             if kept > 0 {
                 let index = entry_index(&mut audio_entries, entry);
                 audio.add(&run.samples[..kept], mdat_len, index);
@@ -259,6 +241,23 @@ fn entry_index(entries: &mut Vec<Vec<u8>>, entry: &[u8]) -> u32 {
     }
 }
 
+/// How many of `samples` (the first starting at `start_us`) start before
+/// `to_us`, and their total size.
+fn samples_before(samples: &[Sample], start_us: i64, timescale: u32, to_us: i64) -> (usize, u64) {
+    let mut t = start_us;
+    let mut kept = 0;
+    let mut bytes = 0u64;
+    for s in samples {
+        if t >= to_us {
+            break;
+        }
+        kept += 1;
+        bytes += u64::from(s.size);
+        t += ticks_to_us(u64::from(s.duration), timescale);
+    }
+    (kept, bytes)
+}
+
 fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
     (u128::from(ticks) * 1_000_000 / u128::from(timescale.max(1))) as i64
 }
@@ -274,14 +273,7 @@ fn fragments_in_range(
     from_us: i64,
     to_us: i64,
 ) -> Result<Vec<FragmentRow>, ExportError> {
-    let known: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM streams WHERE camera = ? AND kind = ?)",
-        params![camera, stream.as_str()],
-        |r| r.get(0),
-    )?;
-    if !known {
-        return Err(ExportError::UnknownCamera(camera.to_string()));
-    }
+    super::ensure_camera(conn, camera)?;
     let mut stmt = conn.prepare(
         "SELECT f.segment_id, s.file_name, s.start_utc_us, f.file_offset, f.start_utc_us, f.starts_with_key
          FROM fragments f JOIN segments s ON s.id = f.segment_id JOIN streams st ON st.id = s.stream_id
