@@ -4,7 +4,9 @@
 //! after the header, so a clip needs no temp file and its size is known first.
 
 use crate::boxes::{u16be, u32be, u64be, unity_matrix, write_box, write_full_box};
-use crate::write::{write_handler, write_media_header_and_dinf, Sample, TrackKind};
+use crate::write::{
+    write_handler, write_mdhd, write_media_header_and_dinf, write_tkhd, Sample, TrackKind,
+};
 
 /// A run of samples stored together in the mdat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,32 +100,12 @@ fn to_movie(duration: u64, timescale: u32) -> u64 {
 fn write_track(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
     let media_duration: u64 = track.samples.iter().map(|s| u64::from(s.duration)).sum();
     write_box(out, b"trak", |out| {
-        write_full_box(out, b"tkhd", 1, 0x3, |out| {
-            u64be(out, 0);
-            u64be(out, 0);
-            u32be(out, track.track_id);
-            u32be(out, 0);
-            u64be(out, to_movie(track.edit_duration, track.timescale));
-            out.extend_from_slice(&[0; 8]);
-            u16be(out, 0);
-            u16be(out, 0);
-            u16be(
-                out,
-                if matches!(track.kind, TrackKind::Audio { .. }) {
-                    0x0100
-                } else {
-                    0
-                },
-            );
-            u16be(out, 0);
-            unity_matrix(out);
-            let (w, h) = match track.kind {
-                TrackKind::Video { width, height } => (width, height),
-                TrackKind::Audio { .. } => (0, 0),
-            };
-            u32be(out, u32::from(w) << 16);
-            u32be(out, u32::from(h) << 16);
-        });
+        write_tkhd(
+            out,
+            track.track_id,
+            track.kind,
+            to_movie(track.edit_duration, track.timescale),
+        );
         write_box(out, b"edts", |out| {
             write_full_box(out, b"elst", 1, 0, |out| {
                 u32be(out, 1);
@@ -133,14 +115,7 @@ fn write_track(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
             });
         });
         write_box(out, b"mdia", |out| {
-            write_full_box(out, b"mdhd", 1, 0, |out| {
-                u64be(out, 0);
-                u64be(out, 0);
-                u32be(out, track.timescale);
-                u64be(out, media_duration);
-                u16be(out, 0x55c4);
-                u16be(out, 0);
-            });
+            write_mdhd(out, track.timescale, media_duration);
             write_handler(out, track.kind);
             write_box(out, b"minf", |out| {
                 write_media_header_and_dinf(out, track.kind);

@@ -93,41 +93,9 @@ pub fn write_init_segment(tracks: &[TrackConfig], out: &mut Vec<u8>) {
 
 fn write_trak(out: &mut Vec<u8>, track: &TrackConfig) {
     write_box(out, b"trak", |out| {
-        write_full_box(out, b"tkhd", 0, 0x3, |out| {
-            u32be(out, 0);
-            u32be(out, 0);
-            u32be(out, track.track_id);
-            u32be(out, 0);
-            u32be(out, 0); // duration
-            out.extend_from_slice(&[0; 8]);
-            u16be(out, 0); // layer
-            u16be(out, 0); // alternate group
-            u16be(
-                out,
-                if matches!(track.kind, TrackKind::Audio { .. }) {
-                    0x0100
-                } else {
-                    0
-                },
-            );
-            u16be(out, 0);
-            unity_matrix(out);
-            let (w, h) = match track.kind {
-                TrackKind::Video { width, height } => (width, height),
-                TrackKind::Audio { .. } => (0, 0),
-            };
-            u32be(out, u32::from(w) << 16);
-            u32be(out, u32::from(h) << 16);
-        });
+        write_tkhd(out, track.track_id, track.kind, 0);
         write_box(out, b"mdia", |out| {
-            write_full_box(out, b"mdhd", 0, 0, |out| {
-                u32be(out, 0);
-                u32be(out, 0);
-                u32be(out, track.timescale);
-                u32be(out, 0);
-                u16be(out, 0x55c4); // language "und"
-                u16be(out, 0);
-            });
+            write_mdhd(out, track.timescale, 0);
             write_handler(out, track.kind);
             write_box(out, b"minf", |out| {
                 write_media_header_and_dinf(out, track.kind);
@@ -302,5 +270,47 @@ pub(crate) fn write_media_header_and_dinf(out: &mut Vec<u8>, kind: TrackKind) {
             u32be(out, 1);
             write_full_box(out, b"url ", 0, 1, |_| {});
         });
+    });
+}
+
+/// `tkhd` (version 1): enabled, in the movie; size for video, volume for sound.
+pub(crate) fn write_tkhd(out: &mut Vec<u8>, track_id: u32, kind: TrackKind, duration: u64) {
+    write_full_box(out, b"tkhd", 1, 0x3, |out| {
+        u64be(out, 0); // creation time
+        u64be(out, 0); // modification time
+        u32be(out, track_id);
+        u32be(out, 0);
+        u64be(out, duration);
+        out.extend_from_slice(&[0; 8]);
+        u16be(out, 0); // layer
+        u16be(out, 0); // alternate group
+        u16be(
+            out,
+            if matches!(kind, TrackKind::Audio { .. }) {
+                0x0100
+            } else {
+                0
+            },
+        );
+        u16be(out, 0);
+        unity_matrix(out);
+        let (w, h) = match kind {
+            TrackKind::Video { width, height } => (width, height),
+            TrackKind::Audio { .. } => (0, 0),
+        };
+        u32be(out, u32::from(w) << 16);
+        u32be(out, u32::from(h) << 16);
+    });
+}
+
+/// `mdhd` (version 1), language "und".
+pub(crate) fn write_mdhd(out: &mut Vec<u8>, timescale: u32, duration: u64) {
+    write_full_box(out, b"mdhd", 1, 0, |out| {
+        u64be(out, 0);
+        u64be(out, 0);
+        u32be(out, timescale);
+        u64be(out, duration);
+        u16be(out, 0x55c4);
+        u16be(out, 0);
     });
 }
