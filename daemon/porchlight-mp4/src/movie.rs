@@ -3,9 +3,10 @@
 //! sample bytes themselves stay in the segment files; the caller streams them
 //! after the header, so a clip needs no temp file and its size is known first.
 
-use crate::boxes::{u16be, u32be, u64be, unity_matrix, write_box, write_full_box};
+use crate::boxes::{u32be, u64be, write_box, write_full_box};
 use crate::write::{
-    write_handler, write_mdhd, write_media_header_and_dinf, write_tkhd, Sample, TrackKind,
+    write_handler, write_mdhd, write_media_header_and_dinf, write_mvhd, write_tkhd, Sample,
+    TrackKind,
 };
 
 /// A run of samples stored together in the mdat.
@@ -61,21 +62,12 @@ fn write_all(tracks: &[MovieTrack], mdat_len: u64, base: u64, out: &mut Vec<u8>)
         .max()
         .unwrap_or(0);
     write_box(out, b"moov", |out| {
-        write_full_box(out, b"mvhd", 1, 0, |out| {
-            u64be(out, 0);
-            u64be(out, 0);
-            u32be(out, MOVIE_TIMESCALE);
-            u64be(out, movie_duration);
-            u32be(out, 0x0001_0000);
-            u16be(out, 0x0100);
-            out.extend_from_slice(&[0; 10]);
-            unity_matrix(out);
-            out.extend_from_slice(&[0; 24]);
-            u32be(
-                out,
-                tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
-            );
-        });
+        write_mvhd(
+            out,
+            MOVIE_TIMESCALE,
+            movie_duration,
+            tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
+        );
         for track in tracks {
             write_track(out, track, base);
         }

@@ -59,21 +59,12 @@ pub fn write_init_segment(tracks: &[TrackConfig], out: &mut Vec<u8>) {
         }
     });
     write_box(out, b"moov", |out| {
-        write_full_box(out, b"mvhd", 0, 0, |out| {
-            u32be(out, 0); // creation time
-            u32be(out, 0); // modification time
-            u32be(out, 1000); // timescale
-            u32be(out, 0); // duration: unknown, fragmented
-            u32be(out, 0x0001_0000); // rate 1.0
-            u16be(out, 0x0100); // volume 1.0
-            out.extend_from_slice(&[0; 10]);
-            unity_matrix(out);
-            out.extend_from_slice(&[0; 24]);
-            u32be(
-                out,
-                tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
-            );
-        });
+        write_mvhd(
+            out,
+            1000,
+            0,
+            tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
+        );
         for track in tracks {
             write_trak(out, track);
         }
@@ -312,5 +303,21 @@ pub(crate) fn write_mdhd(out: &mut Vec<u8>, timescale: u32, duration: u64) {
         u64be(out, duration);
         u16be(out, 0x55c4);
         u16be(out, 0);
+    });
+}
+
+/// `mvhd` (version 1): movie timescale and duration (0 when fragmented).
+pub(crate) fn write_mvhd(out: &mut Vec<u8>, timescale: u32, duration: u64, next_track_id: u32) {
+    write_full_box(out, b"mvhd", 1, 0, |out| {
+        u64be(out, 0); // creation time
+        u64be(out, 0); // modification time
+        u32be(out, timescale);
+        u64be(out, duration);
+        u32be(out, 0x0001_0000); // rate 1.0
+        u16be(out, 0x0100); // volume 1.0
+        out.extend_from_slice(&[0; 10]);
+        unity_matrix(out);
+        out.extend_from_slice(&[0; 24]);
+        u32be(out, next_track_id);
     });
 }
