@@ -27,6 +27,7 @@ packages=(
   systemd                                  # systemd-analyze verify
   util-linux                               # mount (small tmpfs for the disk-full test)
   chromium                                 # a real browser plays exported clips
+  openssl tar                              # evidence packages check out with plain OpenSSL and tar
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang pkg-config   # the ffmpeg feature
 )
 missing=()

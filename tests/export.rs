@@ -6,59 +6,15 @@ mod support;
 
 use std::time::Duration;
 
-use porchlight_simcam::{Clip, SimCam};
-use support::{
-    decode_errors, ffprobe, header_value, http_get, http_get_bytes, porchlight, wait_until, Daemon,
-};
+use support::{decode_errors, ffprobe, header_value, http_get, http_get_bytes, porchlight};
 
 fn url_time(us: i64) -> String {
     porchlight::time::format_utc_us(us)
 }
 
-struct Recorded {
-    _dir: tempfile::TempDir,
-    daemon: Daemon,
-    _cam: SimCam,
-    first_us: i64,
-}
-
-async fn record(seconds: f64, extra_config: &str, max_bytes: &str) -> Recorded {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cam = support::simcam(Clip::Sd, true).await;
-    let text = format!(
-        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\nmax_bytes = \"{max_bytes}\"\n[storage]\nsegment_duration = \"4s\"\n{extra_config}\n\
-         [[cameras]]\nname = \"porch\"\nurl = \"{}\"\n",
-        dir.path().join("data").display(),
-        cam.url("porch")
-    );
-    let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &text));
-    tokio::task::block_in_place(|| {
-        wait_until(Duration::from_secs(60), "footage to accumulate", || {
-            daemon.metric(
-                "porchlight_frames_total",
-                &[("camera", "porch"), ("stream", "main")],
-            ) >= seconds * 30.0
-        })
-    });
-    let (status, body) =
-        http_get(daemon.http, "/api/cameras/porch/recordings").expect("recordings");
-    assert_eq!(status, 200, "{body}");
-    let coverage: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let first = coverage["spans"][0]["from"]
-        .as_str()
-        .expect("a span")
-        .to_string();
-    Recorded {
-        _dir: dir,
-        daemon,
-        _cam: cam,
-        first_us: porchlight::time::parse_utc_us(&first).expect("time"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clip_is_cut_at_the_requested_times_and_plays() {
-    let rec = record(12.0, "", "1GB").await;
+    let rec = support::record(12.0, "", "1GB").await;
     let (from, to) = (rec.first_us + 2_500_000, rec.first_us + 9_500_000);
     let path = format!(
         "/api/cameras/porch/clip.mp4?from={}&to={}",
@@ -76,7 +32,7 @@ async fn a_clip_is_cut_at_the_requested_times_and_plays() {
         header_value(&head, "accept-ranges").as_deref(),
         Some("bytes")
     );
-    let file = rec._dir.path().join("clip.mp4");
+    let file = rec.dir.path().join("clip.mp4");
     std::fs::write(&file, &body).expect("write");
 
     let probe = ffprobe(&file);
@@ -106,7 +62,7 @@ async fn a_clip_is_cut_at_the_requested_times_and_plays() {
     let (status, _, api_bytes) =
         tokio::task::block_in_place(|| http_get_bytes(rec.daemon.http, &path, &[]));
     assert_eq!(status, 200);
-    let out = rec._dir.path().join("cli.mp4");
+    let out = rec.dir.path().join("cli.mp4");
     let config = rec.daemon.config_path.to_str().expect("utf-8").to_string();
     let (code, _, stderr) = porchlight(&[
         "export",
@@ -131,7 +87,7 @@ async fn a_clip_is_cut_at_the_requested_times_and_plays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_ranges_are_the_same_bytes_as_the_whole_clip() {
-    let rec = record(10.0, "", "1GB").await;
+    let rec = support::record(10.0, "", "1GB").await;
     let path = format!(
         "/api/cameras/porch/clip.mp4?from={}&to={}",
         url_time(rec.first_us + 1_000_000),
@@ -197,7 +153,7 @@ async fn byte_ranges_are_the_same_bytes_as_the_whole_clip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_say_what_is_wrong() {
-    let rec = record(3.0, "[export]\nmax_clip = \"60s\"", "1GB").await;
+    let rec = support::record(3.0, "[export]\nmax_clip = \"60s\"", "1GB").await;
     let now = porchlight::time::now_utc_us();
     let cases = [
         (
@@ -257,23 +213,12 @@ async fn bad_requests_say_what_is_wrong() {
             "unknown camera",
         ),
     ];
-    for (path, expected_status, expected_text) in cases {
-        let (status, body) =
-            tokio::task::block_in_place(|| http_get(rec.daemon.http, &path)).expect("request");
-        assert_eq!(status, expected_status, "{path}: {body}");
-        let json: serde_json::Value =
-            serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON error for {path}: {body}"));
-        let error = json["error"].as_str().unwrap_or_default();
-        assert!(
-            error.contains(expected_text),
-            "{path}: `{error}` should mention `{expected_text}`"
-        );
-    }
+    tokio::task::block_in_place(|| support::assert_json_errors(rec.daemon.http, &cases));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_shows_spans_gaps_and_hours() {
-    let rec = record(6.0, "", "1GB").await;
+    let rec = support::record(6.0, "", "1GB").await;
     let (status, body) = http_get(rec.daemon.http, "/api/cameras/porch/days").expect("days");
     assert_eq!(status, 200, "{body}");
     let days: serde_json::Value = serde_json::from_str(&body).expect("json");
@@ -308,7 +253,7 @@ async fn coverage_shows_spans_gaps_and_hours() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_stay_whole_while_recording_and_retention_run() {
     // 1.5 MB per camera (~11 s): retention deletes old segments while we export.
-    let rec = record(8.0, "", "1.5MB").await;
+    let rec = support::record(8.0, "", "1.5MB").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut exported = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(12);
@@ -340,32 +285,14 @@ async fn exports_stay_whole_while_recording_and_retention_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clip_plays_in_headless_chromium() {
-    let rec = record(9.0, "", "1GB").await;
+    let rec = support::record(9.0, "", "1GB").await;
     let url = format!(
         "http://{}/api/cameras/porch/clip.mp4?from={}&to={}",
         rec.daemon.http,
         url_time(rec.first_us + 1_000_000),
         url_time(rec.first_us + 8_000_000)
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/play_clip.mjs"
-    );
-    let output = tokio::task::block_in_place(|| {
-        std::process::Command::new("node")
-            .arg(script)
-            .arg(&url)
-            .arg("2")
-            .output()
-            .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium")
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let result = tokio::task::block_in_place(|| support::play_in_chromium(&url, 2.0));
     assert_eq!(result["ok"], true, "Chromium must play the clip: {result}");
     assert!(
         result["currentTime"].as_f64().unwrap_or(0.0) >= 2.0,

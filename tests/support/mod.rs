@@ -253,6 +253,8 @@ pub struct Probe {
     pub video_frames: u64,
     /// Seconds, as ffprobe computes it from the sample durations.
     pub video_duration: f64,
+    /// Seconds; negative when an edit list trims frames before the start.
+    pub video_start: f64,
     pub width: u64,
     pub height: u64,
     pub audio_codec: Option<String>,
@@ -265,7 +267,7 @@ pub fn ffprobe(path: &Path) -> Probe {
             "error",
             "-count_frames",
             "-show_entries",
-            "stream=codec_type,codec_name,nb_read_frames,width,height,duration",
+            "stream=codec_type,codec_name,nb_read_frames,width,height,duration,start_time",
             "-of",
             "json",
         ])
@@ -298,6 +300,10 @@ pub fn ffprobe(path: &Path) -> Probe {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
                 probe.video_duration = stream["duration"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0.0);
+                probe.video_start = stream["start_time"]
                     .as_str()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0.0);
@@ -406,7 +412,7 @@ impl Drop for GstServer {
 }
 
 /// A raw HTTP/1.1 GET with extra headers; returns (status, head, body bytes).
-/// Bodies must carry Content-Length (clips do).
+/// Chunked bodies (streamed evidence packages) are decoded.
 pub fn http_get_bytes(
     addr: SocketAddr,
     path: &str,
@@ -429,13 +435,41 @@ pub fn http_get_bytes(
         .position(|w| w == b"\r\n\r\n")
         .expect("response head");
     let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let body = response[split + 4..].to_vec();
+    let mut body = response[split + 4..].to_vec();
+    if header_value(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk_bytes(&body);
+    }
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, head, body)
+}
+
+/// Decodes a chunked body; panics on a malformed or truncated one (a
+/// stream the daemon aborted mid-way must fail the test).
+fn dechunk_bytes(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&raw[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        assert!(
+            raw.len() >= size + 2,
+            "body ends inside a chunk (stream aborted)"
+        );
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
 }
 
 /// A header's value from a response head.
@@ -456,4 +490,121 @@ pub async fn simcam(clip: porchlight_simcam::Clip, audio: bool) -> porchlight_si
     })
     .await
     .expect("start the simulated camera")
+}
+
+/// A daemon that has recorded the simulated camera ("porch", SD with AAC).
+pub struct Recorded {
+    pub dir: tempfile::TempDir,
+    pub daemon: Daemon,
+    pub cam: porchlight_simcam::SimCam,
+    /// UTC µs of the first recorded frame.
+    pub first_us: i64,
+}
+
+/// Records at least `seconds` of the simulated camera; `extra_config` is
+/// added as TOML before the camera table.
+pub async fn record(seconds: f64, extra_config: &str, max_bytes: &str) -> Recorded {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cam = simcam(porchlight_simcam::Clip::Sd, true).await;
+    let text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\nmax_bytes = \"{max_bytes}\"\n[storage]\nsegment_duration = \"4s\"\n{extra_config}\n\
+         [[cameras]]\nname = \"porch\"\nurl = \"{}\"\n",
+        dir.path().join("data").display(),
+        cam.url("porch")
+    );
+    let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &text));
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(60), "footage to accumulate", || {
+            daemon.metric(
+                "porchlight_frames_total",
+                &[("camera", "porch"), ("stream", "main")],
+            ) >= seconds * 30.0
+        })
+    });
+    let (status, body) =
+        http_get(daemon.http, "/api/cameras/porch/recordings").expect("recordings");
+    assert_eq!(status, 200, "{body}");
+    let coverage: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let first = coverage["spans"][0]["from"]
+        .as_str()
+        .expect("a span")
+        .to_string();
+    Recorded {
+        dir,
+        daemon,
+        cam,
+        first_us: porchlight::time::parse_utc_us(&first).expect("time"),
+    }
+}
+
+/// Plays `url` in headless Chromium for `seconds`; returns what the player
+/// reported (`ok`, `currentTime`, `duration`, `width`, `height`, `error`).
+pub fn play_in_chromium(url: &str, seconds: f64) -> serde_json::Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/browser/play_clip.mjs"
+    );
+    let output = Command::new("node")
+        .arg(script)
+        .arg(url)
+        .arg(seconds.to_string())
+        .output()
+        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
+/// Serves the files of `dir` over HTTP on 127.0.0.1 (Python's http.server),
+/// for files the daemon does not serve itself; stopped on drop.
+pub struct StaticServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl StaticServer {
+    pub fn start(dir: &Path) -> StaticServer {
+        let port = free_port();
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 for a static file server");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        wait_until(Duration::from_secs(10), "the static file server", || {
+            TcpStream::connect(addr).is_ok()
+        });
+        StaticServer { child, addr }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts each `(path, status, text)`: the daemon answers `status` with a
+/// JSON `error` that mentions `text`.
+pub fn assert_json_errors(http: SocketAddr, cases: &[(String, u16, &str)]) {
+    for (path, expected_status, expected_text) in cases {
+        let (status, body) = http_get(http, path).expect("request");
+        assert_eq!(status, *expected_status, "{path}: {body}");
+        let json: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON error for {path}: {body}"));
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(expected_text),
+            "{path}: `{error}` should mention `{expected_text}`"
+        );
+    }
 }

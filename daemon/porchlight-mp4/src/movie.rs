@@ -1,12 +1,13 @@
-//! Progressive (non-fragmented) MP4 headers for clips assembled on the fly:
-//! `ftyp` + `moov` with full sample tables, then an `mdat` header. The
-//! sample bytes themselves stay in the segment files; the caller streams them
-//! after the header, so a clip needs no temp file and its size is known first.
+//! Movie headers for clips assembled on the fly. Progressive: `ftyp` +
+//! `moov` with full sample tables, then an `mdat` header. Fragmented (for
+//! evidence exports): `ftyp` + `moov` with `mvex`, then `moof`+`mdat` pairs.
+//! The sample bytes themselves stay in the segment files; the caller streams
+//! them after the headers, so a clip needs no temp file.
 
 use crate::boxes::{u32be, u64be, write_box, write_full_box};
 use crate::write::{
-    write_handler, write_mdhd, write_media_header_and_dinf, write_mvhd, write_tkhd, Sample,
-    TrackKind,
+    write_empty_sample_tables, write_handler, write_mdhd, write_media_header_and_dinf, write_mvex,
+    write_mvhd, write_stsd, write_tkhd, Sample, TrackKind,
 };
 
 /// A run of samples stored together in the mdat.
@@ -48,6 +49,54 @@ pub fn write_movie_header(tracks: &[MovieTrack], mdat_len: u64, out: &mut Vec<u8
     write_all(tracks, mdat_len, header_len, out);
 }
 
+/// Writes `ftyp` and `moov` (with `mvex`) for a fragmented file holding
+/// `tracks`: sample tables stay empty, every sample entry and the edit list
+/// are in place, and `mehd` gives the whole duration so players show it.
+/// The caller follows with one `moof`+`mdat` per fragment.
+pub fn write_fragmented_movie_header(tracks: &[MovieTrack], out: &mut Vec<u8>) {
+    write_box(out, b"ftyp", |out| {
+        out.extend_from_slice(b"iso6");
+        u32be(out, 0);
+        for brand in [b"iso6", b"isom", b"iso2", b"avc1", b"mp41"] {
+            out.extend_from_slice(brand);
+        }
+    });
+    write_box(out, b"moov", |out| {
+        write_movie_boxes(out, tracks, Layout::Fragmented);
+        let track_ids: Vec<u32> = tracks.iter().map(|t| t.track_id).collect();
+        write_mvex(out, &track_ids, Some(movie_duration(tracks)));
+    });
+}
+
+/// Where the samples of a movie are described.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Full sample tables; chunk offsets are `base` + offset in the mdat.
+    Progressive { base: u64 },
+    /// Empty sample tables; `moof` boxes describe the samples.
+    Fragmented,
+}
+
+fn movie_duration(tracks: &[MovieTrack]) -> u64 {
+    tracks
+        .iter()
+        .map(|t| to_movie(t.edit_duration, t.timescale))
+        .max()
+        .unwrap_or(0)
+}
+
+fn write_movie_boxes(out: &mut Vec<u8>, tracks: &[MovieTrack], layout: Layout) {
+    write_mvhd(
+        out,
+        MOVIE_TIMESCALE,
+        movie_duration(tracks),
+        tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
+    );
+    for track in tracks {
+        write_track(out, track, layout);
+    }
+}
+
 fn write_all(tracks: &[MovieTrack], mdat_len: u64, base: u64, out: &mut Vec<u8>) {
     write_box(out, b"ftyp", |out| {
         out.extend_from_slice(b"isom");
@@ -56,21 +105,8 @@ fn write_all(tracks: &[MovieTrack], mdat_len: u64, base: u64, out: &mut Vec<u8>)
             out.extend_from_slice(brand);
         }
     });
-    let movie_duration = tracks
-        .iter()
-        .map(|t| to_movie(t.edit_duration, t.timescale))
-        .max()
-        .unwrap_or(0);
     write_box(out, b"moov", |out| {
-        write_mvhd(
-            out,
-            MOVIE_TIMESCALE,
-            movie_duration,
-            tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
-        );
-        for track in tracks {
-            write_track(out, track, base);
-        }
+        write_movie_boxes(out, tracks, Layout::Progressive { base })
     });
     if mdat_len + 8 <= u64::from(u32::MAX) {
         // Pad the 8-byte header form to 16 so the header length (and so the
@@ -89,8 +125,11 @@ fn to_movie(duration: u64, timescale: u32) -> u64 {
     (u128::from(duration) * u128::from(MOVIE_TIMESCALE) / u128::from(timescale.max(1))) as u64
 }
 
-fn write_track(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
-    let media_duration: u64 = track.samples.iter().map(|s| u64::from(s.duration)).sum();
+fn write_track(out: &mut Vec<u8>, track: &MovieTrack, layout: Layout) {
+    let media_duration: u64 = match layout {
+        Layout::Progressive { .. } => track.samples.iter().map(|s| u64::from(s.duration)).sum(),
+        Layout::Fragmented => 0,
+    };
     write_box(out, b"trak", |out| {
         write_tkhd(
             out,
@@ -111,19 +150,17 @@ fn write_track(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
             write_handler(out, track.kind);
             write_box(out, b"minf", |out| {
                 write_media_header_and_dinf(out, track.kind);
-                write_box(out, b"stbl", |out| write_sample_tables(out, track, base));
+                write_box(out, b"stbl", |out| match layout {
+                    Layout::Progressive { base } => write_sample_tables(out, track, base),
+                    Layout::Fragmented => write_empty_sample_tables(out, &track.sample_entries),
+                });
             });
         });
     });
 }
 
 fn write_sample_tables(out: &mut Vec<u8>, track: &MovieTrack, base: u64) {
-    write_full_box(out, b"stsd", 0, 0, |out| {
-        u32be(out, track.sample_entries.len() as u32);
-        for entry in &track.sample_entries {
-            out.extend_from_slice(entry);
-        }
-    });
+    write_stsd(out, &track.sample_entries);
     // Run-length encoded durations.
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for s in &track.samples {

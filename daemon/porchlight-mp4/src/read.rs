@@ -148,7 +148,7 @@ pub fn top_level_boxes<R: Read + Seek>(
 }
 
 /// Iterates the child boxes inside `body[start..]` (a box's payload).
-fn children(
+pub(crate) fn children(
     body: &[u8],
     start: usize,
     base_offset: u64,
@@ -175,26 +175,33 @@ fn children(
     Ok(out)
 }
 
-fn find<'a>(kids: &[(BoxHeader, &'a [u8])], box_type: &[u8; 4]) -> Option<(BoxHeader, &'a [u8])> {
+pub(crate) fn find<'a>(
+    kids: &[(BoxHeader, &'a [u8])],
+    box_type: &[u8; 4],
+) -> Option<(BoxHeader, &'a [u8])> {
     kids.iter().find(|(h, _)| &h.box_type == box_type).copied()
 }
 
 /// A cursor over a box payload that reports short reads as errors.
-struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
     offset: u64,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8], offset: u64) -> Self {
+    pub(crate) fn new(bytes: &'a [u8], offset: u64) -> Self {
         Cursor {
             bytes,
             pos: 0,
             offset,
         }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.pos..]
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         let Some(end) = end else {
             return Err(malformed(
@@ -206,18 +213,18 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Ok(slice)
     }
-    fn u32(&mut self) -> Result<u32, Mp4Error> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Mp4Error> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn u64(&mut self) -> Result<u64, Mp4Error> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Mp4Error> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
     /// Version and flags of a full box.
-    fn version_flags(&mut self) -> Result<(u8, u32), Mp4Error> {
+    pub(crate) fn version_flags(&mut self) -> Result<(u8, u32), Mp4Error> {
         let v = self.u32()?;
         Ok(((v >> 24) as u8, v & 0x00ff_ffff))
     }

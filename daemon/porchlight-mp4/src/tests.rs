@@ -54,11 +54,13 @@ fn segment(fragments: u32) -> (Vec<u8>, Vec<u64>) {
             TrackFragment {
                 track_id: 1,
                 base_media_decode_time: u64::from(seq - 1) * 9000,
+                sample_description_index: 1,
                 samples: &video,
             },
             TrackFragment {
                 track_id: 2,
                 base_media_decode_time: u64::from(seq - 1) * 320,
+                sample_description_index: 1,
                 samples: &audio,
             },
         ];
@@ -206,4 +208,78 @@ fn g711_entry_layout() {
         u32::from_be_bytes([entry[32], entry[33], entry[34], entry[35]]) >> 16,
         8000
     );
+}
+
+fn sample_seal_contents() -> SealContents {
+    SealContents {
+        description: ExportDescription {
+            unit_name: "porch-box".into(),
+            unit_url: "https://porch.lan:8080".into(),
+            unit_mac: String::new(),
+            unit_time: ISO_EPOCH_OFFSET_S + 1_790_000_000,
+            operator: "owner".into(),
+            sources: vec![ExportSource {
+                track_id: 1,
+                name: "front door".into(),
+                url: "rtsp://cam/stream1".into(),
+                ..Default::default()
+            }],
+        },
+        start_times: vec![TrackStartTime {
+            track_id: 1,
+            start_time: WINDOWS_EPOCH_OFFSET_100NS + 17_900_000_000_000_000,
+        }],
+        certificate_der: vec![0x30, 0x03, 0x02, 0x01, 0x05],
+        algorithm_der: Some(vec![0x30, 0x00]),
+        user_information: Some("export 42".into()),
+    }
+}
+
+#[test]
+fn seal_round_trips_and_locates_its_signature() {
+    let contents = sample_seal_contents();
+    let mut file = init_bytes();
+    let mut seal = write_seal(&contents, 71);
+    let zeroed = seal.bytes.clone();
+    seal.set_signature(&[0xab; 71]).expect("right length");
+    assert!(seal.set_signature(&[1; 70]).is_err());
+    let seal_start = file.len() as u64;
+    file.extend_from_slice(&seal.bytes);
+
+    let found = read_seal(std::io::Cursor::new(&file), file.len() as u64).expect("seal");
+    assert_eq!(found.contents, contents);
+    assert_eq!(found.signature, vec![0xab; 71]);
+    assert_eq!(found.signing_instances, 1);
+    // Zeroing the located range gives back exactly the bytes that were signed.
+    let range = found.signature_in_file.clone();
+    file[range.start as usize..range.end as usize].fill(0);
+    assert_eq!(&file[seal_start as usize..], &zeroed[..]);
+}
+
+#[test]
+fn damaged_seals_are_errors_not_panics() {
+    let mut file = init_bytes();
+    assert!(matches!(
+        read_seal(std::io::Cursor::new(&file), file.len() as u64),
+        Err(Mp4Error::Missing(_))
+    ));
+    let seal = write_seal(&sample_seal_contents(), 64);
+    let start = file.len();
+    file.extend_from_slice(&seal.bytes);
+    let mut state = 7u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..2000 {
+        let mut damaged = file.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = start + (next() as usize) % (damaged.len() - start);
+            damaged[at] = next() as u8;
+        }
+        let len = start + (next() as usize) % (damaged.len() - start + 1);
+        let _ = read_seal(std::io::Cursor::new(&damaged[..len]), len as u64);
+    }
 }

@@ -34,6 +34,9 @@ pub struct Sample {
 pub struct TrackFragment<'a> {
     pub track_id: u32,
     pub base_media_decode_time: u64,
+    /// 1-based index into the track's `stsd` entries; 1 is the default
+    /// (from `trex`) and is not written.
+    pub sample_description_index: u32,
     pub samples: &'a [Sample],
 }
 
@@ -68,17 +71,27 @@ pub fn write_init_segment(tracks: &[TrackConfig], out: &mut Vec<u8>) {
         for track in tracks {
             write_trak(out, track);
         }
-        write_box(out, b"mvex", |out| {
-            for track in tracks {
-                write_full_box(out, b"trex", 0, 0, |out| {
-                    u32be(out, track.track_id);
-                    u32be(out, 1); // sample description index
-                    u32be(out, 0);
-                    u32be(out, 0);
-                    u32be(out, 0);
-                });
-            }
-        });
+        let track_ids: Vec<u32> = tracks.iter().map(|t| t.track_id).collect();
+        write_mvex(out, &track_ids, None);
+    });
+}
+
+/// `mvex`: says the movie continues in fragments; `mehd` (when the whole
+/// duration is known, in movie timescale) lets players show it up front.
+pub(crate) fn write_mvex(out: &mut Vec<u8>, track_ids: &[u32], fragment_duration: Option<u64>) {
+    write_box(out, b"mvex", |out| {
+        if let Some(duration) = fragment_duration {
+            write_full_box(out, b"mehd", 1, 0, |out| u64be(out, duration));
+        }
+        for &track_id in track_ids {
+            write_full_box(out, b"trex", 0, 0, |out| {
+                u32be(out, track_id);
+                u32be(out, 1); // sample description index
+                u32be(out, 0);
+                u32be(out, 0);
+                u32be(out, 0);
+            });
+        }
     });
 }
 
@@ -91,17 +104,7 @@ fn write_trak(out: &mut Vec<u8>, track: &TrackConfig) {
             write_box(out, b"minf", |out| {
                 write_media_header_and_dinf(out, track.kind);
                 write_box(out, b"stbl", |out| {
-                    write_full_box(out, b"stsd", 0, 0, |out| {
-                        u32be(out, 1);
-                        out.extend_from_slice(&track.sample_entry);
-                    });
-                    write_full_box(out, b"stts", 0, 0, |out| u32be(out, 0));
-                    write_full_box(out, b"stsc", 0, 0, |out| u32be(out, 0));
-                    write_full_box(out, b"stsz", 0, 0, |out| {
-                        u32be(out, 0);
-                        u32be(out, 0);
-                    });
-                    write_full_box(out, b"stco", 0, 0, |out| u32be(out, 0));
+                    write_empty_sample_tables(out, std::slice::from_ref(&track.sample_entry))
                 });
             });
         });
@@ -123,7 +126,14 @@ pub fn write_fragment_header(
         for traf in trafs {
             write_box(out, b"traf", |out| {
                 // default-base-is-moof: data offsets count from the moof.
-                write_full_box(out, b"tfhd", 0, 0x02_0000, |out| u32be(out, traf.track_id));
+                let other_entry = traf.sample_description_index > 1;
+                let tfhd_flags = 0x02_0000 | if other_entry { 0x02 } else { 0 };
+                write_full_box(out, b"tfhd", 0, tfhd_flags, |out| {
+                    u32be(out, traf.track_id);
+                    if other_entry {
+                        u32be(out, traf.sample_description_index);
+                    }
+                });
                 write_full_box(out, b"tfdt", 1, 0, |out| {
                     u64be(out, traf.base_media_decode_time)
                 });
@@ -230,6 +240,29 @@ pub fn avc1_sample_entry(sps: &[u8], pps: &[u8], width: u16, height: u16) -> Vec
         });
     });
     out
+}
+
+/// `stsd`: the sample entries, verbatim.
+pub(crate) fn write_stsd(out: &mut Vec<u8>, sample_entries: &[Vec<u8>]) {
+    write_full_box(out, b"stsd", 0, 0, |out| {
+        u32be(out, sample_entries.len() as u32);
+        for entry in sample_entries {
+            out.extend_from_slice(entry);
+        }
+    });
+}
+
+/// `stbl` contents of a fragmented track: its sample entries, no samples
+/// (the `moof` boxes describe those).
+pub(crate) fn write_empty_sample_tables(out: &mut Vec<u8>, sample_entries: &[Vec<u8>]) {
+    write_stsd(out, sample_entries);
+    write_full_box(out, b"stts", 0, 0, |out| u32be(out, 0));
+    write_full_box(out, b"stsc", 0, 0, |out| u32be(out, 0));
+    write_full_box(out, b"stsz", 0, 0, |out| {
+        u32be(out, 0);
+        u32be(out, 0);
+    });
+    write_full_box(out, b"stco", 0, 0, |out| u32be(out, 0));
 }
 
 /// `hdlr`: says whether a track is video or sound.

@@ -48,7 +48,13 @@ pub async fn run(
         ));
     }
 
+    // The device key is made at first start, so its fingerprint can be
+    // registered before any footage is ever asked for.
+    let evidence = crate::evidence::EvidenceSettings::load(&config)
+        .context("cannot load or create the device key")?;
+    tracing::info!(fingerprint = %evidence.device.fingerprint(), "device key");
     let router = crate::http::router(crate::http::AppState {
+        evidence: Arc::new(evidence),
         health: health.clone(),
         data_dir: config.data_dir.clone(),
         max_clip_us: config.export.max_clip.as_micros() as i64,

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod evidence;
 pub mod export;
 pub mod fill;
 pub mod health;

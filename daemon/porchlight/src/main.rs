@@ -55,9 +55,29 @@ enum Command {
         /// Leave the camera's audio out.
         #[arg(long)]
         no_audio: bool,
-        /// Where to write the clip.
+        /// Write a signed evidence package (tar: ONVIF-format MP4, manifest,
+        /// signature, certificate) instead of a plain MP4.
+        #[arg(long)]
+        evidence: bool,
+        /// Who is exporting (recorded in the evidence package).
+        #[arg(long, requires = "evidence")]
+        operator: Option<String>,
+        /// Case or incident number (recorded in the evidence package).
+        #[arg(long, requires = "evidence")]
+        case_id: Option<String>,
+        /// Where to write the clip or package.
         #[arg(long, short)]
         output: PathBuf,
+    },
+    /// Check an evidence package (or a sealed MP4) offline: hashes, the
+    /// manifest signature and the signature inside each MP4.
+    Verify {
+        /// The package (.tar) or MP4 file.
+        file: PathBuf,
+        /// The device certificate's SHA-256 fingerprint you expect (from the
+        /// owner or the registry); without it, any valid signer is reported.
+        #[arg(long)]
+        expect_fingerprint: Option<String>,
     },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
@@ -144,6 +164,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             from,
             to,
             no_audio,
+            evidence,
+            operator,
+            case_id,
             output,
         } => {
             let config = Config::load(&config)?;
@@ -163,10 +186,51 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     config.data_dir.display()
                 )
             })?;
+            if evidence {
+                let settings = porchlight::evidence::EvidenceSettings::load(&config)?;
+                let package = settings.request(&request, operator, case_id, None);
+                let summary = porchlight::evidence::export_to_file(
+                    &settings,
+                    &conn,
+                    &config.data_dir,
+                    &request,
+                    &package,
+                    &output,
+                )?;
+                eprintln!(
+                    "wrote {} ({} bytes): evidence package {}, signed by device {}",
+                    output.display(),
+                    summary.bytes,
+                    summary.manifest.export_id,
+                    settings.device.fingerprint()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let clip = porchlight::export::plan_clip(&conn, &config.data_dir, &request)?;
             porchlight::export::write_clip(&clip, &output)?;
             eprintln!("wrote {} ({} bytes)", output.display(), clip.len());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            file,
+            expect_fingerprint,
+        } => {
+            let report = porchlight::evidence::verify_path(&file, expect_fingerprint.as_deref())
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            for check in &report.checks {
+                let mark = if check.passed { "OK  " } else { "FAIL" };
+                println!("{mark} {}: {}", check.subject, check.detail);
+            }
+            if report.passed() {
+                println!("VERIFIED: {} is intact", file.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "NOT VERIFIED: {} check(s) failed",
+                    report.failures().count().max(1)
+                );
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;

@@ -32,6 +32,9 @@ pub struct Config {
 pub struct ExportConfig {
     /// Longest time range one clip or evidence package may cover.
     pub max_clip: Duration,
+    /// NTP server ("host" or "host:port") the clock is measured against at
+    /// each evidence export; the kernel's own sync status is always recorded.
+    pub time_server: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -250,7 +253,7 @@ fn validate(
         segment_duration: segment_duration.0,
     };
 
-    let export = match raw.export.max_clip {
+    let max_clip = match raw.export.max_clip {
         Some(max) if max.get_ref().0 < Duration::from_secs(1) => {
             return Err(error(
                 "export.max_clip".into(),
@@ -258,12 +261,26 @@ fn validate(
                 "must be at least 1s".into(),
             ))
         }
-        Some(max) => ExportConfig {
-            max_clip: max.get_ref().0,
-        },
-        None => ExportConfig {
-            max_clip: Duration::from_secs(12 * 3600),
-        },
+        Some(max) => max.get_ref().0,
+        None => Duration::from_secs(12 * 3600),
+    };
+    let time_server = match raw.export.time_server {
+        Some(server) => {
+            let text = server.get_ref().trim();
+            if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c == '/') {
+                return Err(error(
+                    "export.time_server".into(),
+                    Some(server.span()),
+                    format!("`{text}` is not a host or host:port (e.g. \"pool.ntp.org\")"),
+                ));
+            }
+            Some(text.to_string())
+        }
+        None => None,
+    };
+    let export = ExportConfig {
+        max_clip,
+        time_server,
     };
 
     let mut names = HashSet::new();

@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExport {
     pub max_clip: Option<Spanned<HumanDuration>>,
+    pub time_server: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -149,6 +150,9 @@ pub(super) fn render_effective(config: &Config) -> String {
         "\n[export]\nmax_clip = {}",
         q(&HumanDuration(config.export.max_clip).to_string())
     );
+    if let Some(server) = &config.export.time_server {
+        let _ = writeln!(out, "time_server = {}", q(server));
+    }
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");
         let _ = writeln!(out, "name = {}", q(&cam.name));

@@ -210,3 +210,16 @@ fn rendered_config_parses_back() {
     // "unlimited" is for humans; everything else must be valid TOML.
     toml::from_str::<toml::Table>(&rendered).expect("rendered config is TOML");
 }
+
+#[test]
+fn time_server_must_be_a_host() {
+    let with = |value: &str| format!("{MINIMAL}[export]\ntime_server = \"{value}\"\n");
+    let config = parse(&with("ntp.example.org:123")).expect("valid");
+    assert_eq!(
+        config.export.time_server.as_deref(),
+        Some("ntp.example.org:123")
+    );
+    let e = error_of(&with("http://ntp.example.org/"));
+    assert_eq!(e.key.as_deref(), Some("export.time_server"), "{e}");
+    assert_eq!(e.line, Some(8), "{e}");
+}

@@ -1,6 +1,6 @@
-//! A clip as a virtual file: a generated header, then byte ranges of the
-//! segment files. Its size is known before the first byte is sent, so HTTP
-//! Range requests read only what they ask for.
+//! A clip as a virtual file: generated headers interleaved with byte ranges
+//! of the segment files. Its size is known before the first byte is sent, so
+//! HTTP Range requests read only what they ask for.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -16,28 +16,42 @@ pub(super) struct Part {
     pub len: u64,
 }
 
+/// One piece of a clip: generated box headers, or footage from a segment file.
+#[derive(Clone, Debug)]
+pub(super) enum Piece {
+    Bytes(Arc<[u8]>),
+    Footage(Part),
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(bytes) => bytes.len() as u64,
+            Piece::Footage(part) => part.len,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ClipFile {
-    header: Vec<u8>,
-    parts: Vec<Part>,
-    /// Where each part starts in the clip.
-    part_starts: Vec<u64>,
+    pieces: Vec<Piece>,
+    /// Where each piece starts in the clip.
+    piece_starts: Vec<u64>,
     len: u64,
     etag: String,
 }
 
 impl ClipFile {
-    pub(super) fn new(header: Vec<u8>, parts: Vec<Part>, etag: String) -> ClipFile {
-        let mut part_starts = Vec::with_capacity(parts.len());
-        let mut at = header.len() as u64;
-        for part in &parts {
-            part_starts.push(at);
-            at += part.len;
+    pub(super) fn new(pieces: Vec<Piece>, etag: String) -> ClipFile {
+        let mut piece_starts = Vec::with_capacity(pieces.len());
+        let mut at = 0;
+        for piece in &pieces {
+            piece_starts.push(at);
+            at += piece.len();
         }
         ClipFile {
-            header,
-            parts,
-            part_starts,
+            pieces,
+            piece_starts,
             len: at,
             etag,
         }
@@ -63,33 +77,28 @@ impl ClipFile {
         }
         let mut filled = 0;
         let mut at = offset;
-        // The header.
-        if at < self.header.len() as u64 {
-            let from = at as usize;
-            let n = (self.header.len() - from).min(buf.len());
-            buf[..n].copy_from_slice(&self.header[from..from + n]);
-            filled += n;
-            at += n as u64;
-        }
-        // The parts, found by binary search.
+        // The first piece wanted, found by binary search.
         let mut index = self
-            .part_starts
+            .piece_starts
             .partition_point(|&start| start <= at)
             .saturating_sub(1);
-        while filled < buf.len() && index < self.parts.len() && at < self.len {
-            let part = &self.parts[index];
-            let start = self.part_starts[index];
-            let within = at - start;
-            if within >= part.len {
-                index += 1;
+        while filled < buf.len() && index < self.pieces.len() && at < self.len {
+            let piece = &self.pieces[index];
+            let within = at - self.piece_starts[index];
+            index += 1;
+            if within >= piece.len() {
                 continue;
             }
-            let n = ((part.len - within) as usize).min(buf.len() - filled);
-            part.file
-                .read_exact_at(&mut buf[filled..filled + n], part.offset + within)?;
+            let n = ((piece.len() - within) as usize).min(buf.len() - filled);
+            let dest = &mut buf[filled..filled + n];
+            match piece {
+                Piece::Bytes(bytes) => {
+                    dest.copy_from_slice(&bytes[within as usize..within as usize + n])
+                }
+                Piece::Footage(part) => part.file.read_exact_at(dest, part.offset + within)?,
+            }
             filled += n;
             at += n as u64;
-            index += 1;
         }
         Ok(filled)
     }

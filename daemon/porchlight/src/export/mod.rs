@@ -10,7 +10,7 @@ pub mod snapshot;
 
 pub use clip::{write_clip, ClipFile};
 pub use coverage::{coverage, days, Coverage, DayCoverage};
-pub use plan::{plan_clip, ClipRequest};
+pub use plan::{plan_clip, plan_footage, ClipPlan, ClipRequest};
 
 /// Why footage cannot be exported; each names the problem for the caller.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use porchlight_mp4::{Chunk, MovieTrack, Sample, TrackKind};
 use rusqlite::{params, Connection};
 
-use super::clip::{ClipFile, Part};
+use super::clip::{ClipFile, Part, Piece};
 use super::ExportError;
 use crate::config::StreamKind;
 use crate::time::format_utc_us;
@@ -50,12 +50,54 @@ pub(super) struct SegmentInit {
     height: u16,
 }
 
-/// Builds the clip for `request` from the index and the segment files.
+/// The footage chosen for a request, before it is laid out as a file.
+pub struct ClipPlan {
+    tracks: Vec<MovieTrack>,
+    /// Footage in mdat order: each fragment's video part, then its audio part.
+    parts: Vec<Part>,
+    fragments: Vec<PlannedFragment>,
+    etag: Fnv,
+    /// UTC (µs) where each track's media timeline begins (before the trim).
+    pub track_origins_us: Vec<(u32, i64)>,
+    /// Where playback starts (the request's `from`, or later if footage does).
+    pub start_us: i64,
+    /// UTC spans actually covered; gaps between them were collapsed.
+    pub spans: Vec<(i64, i64)>,
+}
+
+/// One stored fragment's share of the clip.
+struct PlannedFragment {
+    video: PlannedRun,
+    audio: Option<PlannedRun>,
+}
+
+/// A track's samples of one fragment: which samples, which sample entry,
+/// which part holds their bytes.
+struct PlannedRun {
+    samples: std::ops::Range<usize>,
+    description_index: u32,
+    part: usize,
+}
+
+/// Gaps shorter than this between fragments are timing jitter, not gaps.
+const GAP_TOLERANCE_US: i64 = 500_000;
+
+/// Builds the clip for `request` as a progressive MP4 (what players and
+/// browsers seek in best).
 pub fn plan_clip(
     conn: &Connection,
     data_dir: &Path,
     request: &ClipRequest,
 ) -> Result<ClipFile, ExportError> {
+    Ok(plan_footage(conn, data_dir, request)?.into_progressive())
+}
+
+/// Chooses the stored samples for `request` from the index and the segment files.
+pub fn plan_footage(
+    conn: &Connection,
+    data_dir: &Path,
+    request: &ClipRequest,
+) -> Result<ClipPlan, ExportError> {
     let ClipRequest {
         camera,
         stream,
@@ -98,6 +140,8 @@ pub fn plan_clip(
     let mut mdat_len = 0u64;
     let mut first_video_us = None;
     let mut first_audio_us = None;
+    let mut fragments = Vec::new();
+    let mut spans: Vec<(i64, i64)> = Vec::new();
     let mut etag = Fnv::new();
     etag.add(&from_us.to_le_bytes());
     etag.add(&to_us.to_le_bytes());
@@ -129,7 +173,25 @@ pub fn plan_clip(
         }
         first_video_us.get_or_insert(row.start_us);
         let index = entry_index(&mut video_entries, &init.video_entry);
+        let first_sample = video.samples.len();
         video.add(&run.samples[..kept], mdat_len, index);
+        let kept_us: i64 = run.samples[..kept]
+            .iter()
+            .map(|s| ticks_to_us(u64::from(s.duration), init.video_timescale))
+            .sum();
+        let span_end = row.start_us + kept_us;
+        match spans.last_mut() {
+            Some((_, end)) if row.start_us - *end <= GAP_TOLERANCE_US => *end = span_end,
+            _ => spans.push((row.start_us, span_end)),
+        }
+        let mut fragment = PlannedFragment {
+            video: PlannedRun {
+                samples: first_sample..video.samples.len(),
+                description_index: index,
+                part: parts.len(),
+            },
+            audio: None,
+        };
         parts.push(Part {
             file: init.file.clone(),
             offset: run.data_offset_in_file,
@@ -148,7 +210,13 @@ pub fn plan_clip(
             let (kept, kept_bytes) = samples_before(&run.samples, start, *rate, *to_us);
             if kept > 0 {
                 let index = entry_index(&mut audio_entries, entry);
+                let first_sample = audio.samples.len();
                 audio.add(&run.samples[..kept], mdat_len, index);
+                fragment.audio = Some(PlannedRun {
+                    samples: first_sample..audio.samples.len(),
+                    description_index: index,
+                    part: parts.len(),
+                });
                 parts.push(Part {
                     file: init.file.clone(),
                     offset: run.data_offset_in_file,
@@ -157,6 +225,7 @@ pub fn plan_clip(
                 mdat_len += kept_bytes;
             }
         }
+        fragments.push(fragment);
     }
 
     let (Some(first_video_us), Some(first_init)) = (
@@ -166,6 +235,10 @@ pub fn plan_clip(
         return Err(no_footage());
     };
     let start_us = (*from_us).max(first_video_us);
+    if let Some((start, _)) = spans.first_mut() {
+        *start = (*start).max(start_us);
+    }
+    let mut track_origins_us = vec![(1, first_video_us)];
     let video_timescale = first_init.video_timescale;
     let video_skip = us_to_ticks(start_us - first_video_us, video_timescale).min(video.duration());
     let mut tracks = vec![MovieTrack {
@@ -183,6 +256,7 @@ pub fn plan_clip(
     }];
     if let (Some(first_audio_us), Some((_, rate))) = (first_audio_us, first_init.audio.as_ref()) {
         if !audio.samples.is_empty() {
+            track_origins_us.push((2, first_audio_us));
             let skip = us_to_ticks((start_us - first_audio_us).max(0), *rate).min(audio.duration());
             tracks.push(MovieTrack {
                 track_id: 2,
@@ -199,13 +273,64 @@ pub fn plan_clip(
             });
         }
     }
-    let mut header = Vec::with_capacity(64 * 1024);
-    porchlight_mp4::write_movie_header(&tracks, mdat_len, &mut header);
-    Ok(ClipFile::new(
-        header,
+    Ok(ClipPlan {
+        tracks,
         parts,
-        format!("\"{:016x}\"", etag.finish()),
-    ))
+        fragments,
+        etag,
+        track_origins_us,
+        start_us,
+        spans,
+    })
+}
+
+impl ClipPlan {
+    /// A progressive MP4: one `moov` with full sample tables, then one `mdat`.
+    pub fn into_progressive(self) -> ClipFile {
+        let mdat_len: u64 = self.parts.iter().map(|p| p.len).sum();
+        let mut header = Vec::with_capacity(64 * 1024);
+        porchlight_mp4::write_movie_header(&self.tracks, mdat_len, &mut header);
+        let mut pieces = vec![Piece::Bytes(header.into())];
+        pieces.extend(self.parts.into_iter().map(Piece::Footage));
+        ClipFile::new(pieces, format!("\"{:016x}\"", self.etag.finish()))
+    }
+
+    /// A fragmented MP4 (as the ONVIF Export File Format asks): the movie
+    /// header, then one `moof`+`mdat` per stored fragment.
+    pub fn into_fragmented(self) -> ClipFile {
+        let mut header = Vec::with_capacity(4096);
+        porchlight_mp4::write_fragmented_movie_header(&self.tracks, &mut header);
+        let mut pieces = vec![Piece::Bytes(header.into())];
+        let mut decode_times = vec![0u64; self.tracks.len()];
+        for (number, fragment) in (1u32..).zip(&self.fragments) {
+            let runs = std::iter::once(&fragment.video).chain(fragment.audio.as_ref());
+            let mut trafs = Vec::new();
+            let mut footage = Vec::new();
+            for (track_index, run) in runs.enumerate() {
+                let Some(track) = self.tracks.get(track_index) else {
+                    continue; // audio left out of the clip
+                };
+                let samples = &track.samples[run.samples.clone()];
+                trafs.push(porchlight_mp4::TrackFragment {
+                    track_id: track.track_id,
+                    base_media_decode_time: decode_times[track_index],
+                    sample_description_index: run.description_index,
+                    samples,
+                });
+                decode_times[track_index] +=
+                    samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+                footage.push(self.parts[run.part].clone());
+            }
+            let mut moof =
+                Vec::with_capacity(256 + 16 * trafs.iter().map(|t| t.samples.len()).sum::<usize>());
+            porchlight_mp4::write_fragment_header(number, &trafs, &mut moof);
+            pieces.push(Piece::Bytes(moof.into()));
+            pieces.extend(footage.into_iter().map(Piece::Footage));
+        }
+        let mut etag = self.etag;
+        etag.add(b"fragmented");
+        ClipFile::new(pieces, format!("\"{:016x}\"", etag.finish()))
+    }
 }
 
 #[derive(Default)]
@@ -358,6 +483,7 @@ pub(super) fn read_moof(file: &File, offset: u64) -> Result<porchlight_mp4::Frag
 }
 
 /// FNV-1a: a stable, dependency-free hash for ETags.
+#[derive(Clone, Copy, Debug)]
 struct Fnv(u64);
 
 impl Fnv {

@@ -1,5 +1,6 @@
 //! The daemon's HTTP endpoints: health, metrics, cameras, footage.
 
+mod evidence;
 mod recordings;
 
 use std::sync::atomic::Ordering;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub max_clip_us: i64,
     /// Last decoded snapshot per camera, keyed by its keyframe.
     pub snapshots: SnapshotCache,
+    /// The device key and what evidence exports say about this box.
+    pub evidence: Arc<crate::evidence::EvidenceSettings>,
 }
 
 pub type SnapshotCache =
@@ -39,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/cameras/{camera}/days", get(recordings::days))
         .route("/api/cameras/{camera}/clip.mp4", get(recordings::clip))
+        .route("/api/cameras/{camera}/evidence", get(evidence::evidence))
         .route(
             "/api/cameras/{camera}/snapshot.jpg",
             get(recordings::snapshot),

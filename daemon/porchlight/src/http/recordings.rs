@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{error_response, AppState};
 
 /// An error answer, small enough to pass around; becomes JSON at the edge.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -27,13 +27,13 @@ use crate::time::{now_utc_us, parse_utc_us};
 
 #[derive(Deserialize)]
 pub struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
-    audio: Option<bool>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub audio: Option<bool>,
 }
 
 /// `from`/`to` from the query; for listings they default to the last 30 days.
-fn time_range(query: &RangeQuery, required: bool) -> Result<(i64, i64), ApiError> {
+pub(super) fn time_range(query: &RangeQuery, required: bool) -> Result<(i64, i64), ApiError> {
     let parse = |name: &str, value: &Option<String>, default: i64| match value {
         Some(text) => parse_utc_us(text)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("`{name}`: {e}"))),
@@ -57,13 +57,13 @@ fn time_range(query: &RangeQuery, required: bool) -> Result<(i64, i64), ApiError
 
 /// A query string that does not parse (e.g. `audio=maybe`) is a 400 whose
 /// JSON error names the parameter, like every other bad request.
-fn query_or_error<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query_or_error<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|rejection| ApiError(StatusCode::BAD_REQUEST, rejection.body_text()))
 }
 
-fn export_error(e: ExportError) -> ApiError {
+pub(super) fn export_error(e: ExportError) -> ApiError {
     let status = match &e {
         ExportError::UnknownCamera(_) | ExportError::NoFootage { .. } => StatusCode::NOT_FOUND,
         ExportError::EmptyRange { .. } | ExportError::TooLong { .. } => StatusCode::BAD_REQUEST,
@@ -73,7 +73,7 @@ fn export_error(e: ExportError) -> ApiError {
 }
 
 /// Runs an index query on the blocking pool.
-async fn with_index<T: Send + 'static>(
+pub(super) async fn with_index<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&rusqlite::Connection, &std::path::Path) -> Result<T, ExportError>
         + Send

@@ -344,12 +344,14 @@ impl Fragmenter {
         let mut trafs = vec![TrackFragment {
             track_id: VIDEO_TRACK_ID,
             base_media_decode_time: media_start,
+            sample_description_index: 1,
             samples: &video_samples,
         }];
         if let Some(decode) = audio_decode {
             trafs.push(TrackFragment {
                 track_id: AUDIO_TRACK_ID,
                 base_media_decode_time: decode,
+                sample_description_index: 1,
                 samples: &audio_samples,
             });
         }
