@@ -23,6 +23,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub export: RawExport,
     #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
     pub cameras: Vec<RawCamera>,
 }
 
@@ -30,6 +32,12 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExport {
     pub max_clip: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub max_age: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -148,6 +156,11 @@ pub(super) fn render_effective(config: &Config) -> String {
         out,
         "\n[export]\nmax_clip = {}",
         q(&HumanDuration(config.export.max_clip).to_string())
+    );
+    let _ = writeln!(
+        out,
+        "\n[audit]\nmax_age = {}",
+        q(&HumanDuration(config.audit.max_age).to_string())
     );
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");

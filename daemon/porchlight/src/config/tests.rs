@@ -210,3 +210,17 @@ fn rendered_config_parses_back() {
     // "unlimited" is for humans; everything else must be valid TOML.
     toml::from_str::<toml::Table>(&rendered).expect("rendered config is TOML");
 }
+
+#[test]
+fn audit_log_is_kept_at_least_a_year() {
+    let config = parse(MINIMAL).expect("valid");
+    assert_eq!(config.audit.max_age, Duration::from_secs(400 * 86_400));
+
+    let longer = parse("data_dir = \"/d\"\n[audit]\nmax_age = \"800d\"\n").expect("valid");
+    assert_eq!(longer.audit.max_age, Duration::from_secs(800 * 86_400));
+
+    let e = parse("data_dir = \"/d\"\n[audit]\nmax_age = \"30d\"\n").expect_err("too short");
+    assert_eq!(e.key.as_deref(), Some("audit.max_age"));
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("365d"), "{e}");
+}
