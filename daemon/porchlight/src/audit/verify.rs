@@ -1,6 +1,7 @@
 //! `porchlight audit verify`: walks the chain and names every entry that was
 //! edited, removed or moved, and checks the end against the head anchor.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use rusqlite::Connection;
@@ -170,6 +171,11 @@ fn walk(
     };
     let mut hash_at_anchor = None;
     let mut last_pruned_details = None;
+    // Moved entries by the seq they were written as, and links that looked
+    // broken: an entry after a moved one links to it, not to its new
+    // neighbour, which is no extra problem.
+    let mut moved = HashMap::new();
+    let mut unlinked = Vec::new();
 
     let mut statement = conn.prepare(&format!("SELECT {COLUMNS} FROM entries ORDER BY seq"))?;
     let mut rows = statement.query([])?;
@@ -187,13 +193,17 @@ fn walk(
         }
         if entry_hash(&row) != row.entry_hash {
             report.problems.push(match written_as(&row) {
-                Some(written_as) => Problem::OutOfOrder {
-                    seq: row.seq,
-                    written_as,
-                },
+                Some(written_as) => {
+                    moved.insert(written_as, row.entry_hash.clone());
+                    Problem::OutOfOrder {
+                        seq: row.seq,
+                        written_as,
+                    }
+                }
                 None => Problem::ContentsChanged { seq: row.seq },
             });
         } else if !gap && row.prev_hash != expected_prev {
+            unlinked.push((report.problems.len(), row.seq, row.prev_hash.clone()));
             report.problems.push(Problem::ChainBroken { seq: row.seq });
         }
         match row.event.as_str() {
@@ -208,6 +218,11 @@ fn walk(
         expected_seq = row.seq + 1;
         expected_prev = row.entry_hash.clone();
         report.head = Some((row.seq, row.entry_hash));
+    }
+    for (index, seq, prev_hash) in unlinked.into_iter().rev() {
+        if moved.get(&(seq - 1)) == Some(&prev_hash) {
+            report.problems.remove(index);
+        }
     }
     if let Some(c) = &checkpoint {
         if !confirms(last_pruned_details.as_deref(), c) {
