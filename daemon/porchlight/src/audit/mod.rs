@@ -24,6 +24,7 @@ mod anchor;
 mod event;
 mod hash;
 mod query;
+pub mod show;
 mod store;
 mod verify;
 mod writer;

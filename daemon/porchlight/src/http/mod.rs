@@ -1,5 +1,6 @@
-//! The daemon's HTTP endpoints: health, metrics, cameras, footage.
+//! The daemon's HTTP endpoints: health, metrics, cameras, footage, audit log.
 
+mod audit;
 mod recordings;
 
 use std::sync::atomic::Ordering;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub max_clip_us: i64,
     /// Last decoded snapshot per camera, keyed by its keyframe.
     pub snapshots: SnapshotCache,
+    /// The owner's audit log (read by `GET /api/audit`).
+    pub audit: crate::audit::AuditLog,
 }
 
 pub type SnapshotCache =
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             "/api/cameras/{camera}/snapshot.jpg",
             get(recordings::snapshot),
         )
+        .route("/api/audit", get(audit::audit))
         .fallback(not_found)
         .with_state(Arc::new(state))
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{error_response, AppState};
 
 /// An error answer, small enough to pass around; becomes JSON at the edge.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -57,7 +57,7 @@ fn time_range(query: &RangeQuery, required: bool) -> Result<(i64, i64), ApiError
 
 /// A query string that does not parse (e.g. `audio=maybe`) is a 400 whose
 /// JSON error names the parameter, like every other bad request.
-fn query_or_error<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query_or_error<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|rejection| ApiError(StatusCode::BAD_REQUEST, rejection.body_text()))
