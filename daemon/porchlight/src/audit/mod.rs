@@ -136,7 +136,10 @@ impl AuditLog {
     /// block the runtime: the writer thread does the I/O.
     pub async fn append(&self, event: AuditEvent) -> Result<AuditEntry, AuditError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Append { event, reply })?;
+        self.send(Command::Append {
+            event: Box::new(event),
+            reply,
+        })?;
         answer.await.map_err(|_| AuditError::WriterGone)?
     }
 
@@ -144,7 +147,10 @@ impl AuditLog {
     /// until committed; do not call on a runtime worker thread).
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditEntry, AuditError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Append { event, reply })?;
+        self.send(Command::Append {
+            event: Box::new(event),
+            reply,
+        })?;
         futures::executor::block_on(answer).map_err(|_| AuditError::WriterGone)?
     }
 

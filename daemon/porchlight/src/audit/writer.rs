@@ -22,7 +22,7 @@ use crate::time::{format_utc_us, now_utc_us};
 /// Work for the writer thread; each carries where to send the answer.
 pub(super) enum Command {
     Append {
-        event: AuditEvent,
+        event: Box<AuditEvent>,
         reply: oneshot::Sender<Result<AuditEntry, AuditError>>,
     },
     Prune {
