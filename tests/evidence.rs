@@ -127,6 +127,29 @@ async fn an_evidence_package_verifies_offline_and_every_altered_byte_is_named() 
     let package_path = dir.join("package.tar");
     std::fs::write(&package_path, &package).expect("write");
 
+    // The export is in the owner's audit log (written as the stream ends).
+    let mut export = serde_json::Value::Null;
+    tokio::task::block_in_place(|| {
+        support::wait_until(
+            std::time::Duration::from_secs(10),
+            "the export in the audit log",
+            || {
+                let (_, body) = support::http_get(rec.daemon.http, "/api/audit?camera=porch")
+                    .expect("GET /api/audit");
+                let audit: serde_json::Value = serde_json::from_str(&body).expect("json");
+                if let Some(entry) = audit["entries"]
+                    .as_array()
+                    .and_then(|e| e.iter().find(|e| e["event"] == "export"))
+                {
+                    export = entry.clone();
+                }
+                !export.is_null()
+            },
+        )
+    });
+    assert_eq!(export["bytes_served"], package.len() as u64, "{export}");
+    assert_eq!(export["details"]["case_id"], "DPD-2026-0042", "{export}");
+
     // It is an ordinary tar: the system's tar unpacks it.
     let unpacked = dir.join("unpacked");
     std::fs::create_dir(&unpacked).expect("mkdir");

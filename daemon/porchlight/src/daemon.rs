@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity};
 use crate::config::Config;
 use crate::health::Health;
 use crate::store::retention::Retention;
@@ -20,6 +21,24 @@ pub async fn run(
     let health = Arc::new(Health::new(&config.cameras));
     let store = Store::open(&config.data_dir, &config.cameras, health.clone())
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    // Before anything can serve footage, so nothing goes unrecorded.
+    let audit = AuditLog::open(&config.data_dir)
+        .with_context(|| format!("cannot open the audit log in {}", config.data_dir.display()))?;
+    audit
+        .append(
+            AuditEvent::new(
+                Component::Daemon,
+                EventType::DaemonStart,
+                Identity::system(),
+            )
+            .details(serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "cameras": config.cameras.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            })),
+        )
+        .await
+        .context("cannot write to the audit log")?;
+    let audit_retention = spawn_audit_retention(audit.clone(), config.audit.max_age);
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await
         .with_context(|| format!("cannot listen on http.bind = {}", config.http.bind))?;
@@ -59,6 +78,7 @@ pub async fn run(
         data_dir: config.data_dir.clone(),
         max_clip_us: config.export.max_clip.as_micros() as i64,
         snapshots: Default::default(),
+        audit: audit.clone(),
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
@@ -107,6 +127,20 @@ pub async fn run(
         watchdog.abort();
     }
     let _ = http.await;
+    audit_retention.abort();
+    let _ = audit_retention.await;
+    if let Err(e) = audit
+        .append(AuditEvent::new(
+            Component::Daemon,
+            EventType::DaemonStop,
+            Identity::system(),
+        ))
+        .await
+    {
+        tracing::error!(error = %e, "cannot record the stop in the audit log");
+    }
+    // The last handle: waits for the writer to close the database cleanly.
+    let _ = tokio::task::spawn_blocking(move || drop(audit)).await;
     store
         .index
         .flush()
@@ -114,4 +148,23 @@ pub async fn run(
         .context("final index commit failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Prunes audit entries older than `max_age` at start and then daily. A
+/// damaged log is left alone (and said so in the daemon's log).
+fn spawn_audit_retention(
+    audit: AuditLog,
+    max_age: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut daily = tokio::time::interval(std::time::Duration::from_secs(86_400));
+        loop {
+            daily.tick().await;
+            match audit.prune(max_age).await {
+                Ok(Some(entry)) => tracing::info!(seq = entry.seq, "pruned old audit entries"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "audit log retention"),
+            }
+        }
+    })
 }

@@ -3,6 +3,7 @@
 //! Data flows one way: camera → [`ingest`] → [`store`] → (export | live) →
 //! (owner | relay).
 
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod daemon;

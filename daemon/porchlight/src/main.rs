@@ -1,5 +1,6 @@
 //! The `porchlight` command.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,6 +80,11 @@ enum Command {
         #[arg(long)]
         expect_fingerprint: Option<String>,
     },
+    /// Read and verify the owner's audit log (also while the daemon runs).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -96,6 +102,33 @@ enum Command {
     },
     /// Serve the built-in simulated camera over RTSP (for tests and benchmarks).
     Simcam(porchlight_simcam::SimCamArgs),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print entries, oldest first: who asked for, was given or refused what.
+    Show {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only entries from this time on: RFC 3339, or a duration back from now (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries about this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Only entries about this request id.
+        #[arg(long)]
+        request: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that no entry was edited, removed or reordered; exit 1 naming
+    /// each problem if any was.
+    Verify {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -232,6 +265,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
+        Command::Audit { command } => audit(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)
@@ -251,6 +285,84 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Simcam(args) => {
             runtime()?.block_on(porchlight_simcam::run_cli(args))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::audit::{show, AuditQuery, AuditReader};
+    match command {
+        AuditCommand::Show {
+            config,
+            since,
+            camera,
+            request,
+            json,
+        } => {
+            let config = Config::load(&config)?;
+            let since = since
+                .map(|text| show::parse_since(&text, porchlight::time::now_utc_us()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let reader = AuditReader::open(&config.data_dir)?;
+            let mut query = AuditQuery {
+                since,
+                camera,
+                request_id: request,
+                ..AuditQuery::default()
+            };
+            let mut out = std::io::stdout().lock();
+            if !json {
+                writeln!(out, "{}", show::TABLE_HEADER)?;
+            }
+            // A page at a time, so a year of entries never sits in memory.
+            loop {
+                let page = reader.query(&query)?;
+                for entry in &page {
+                    if json {
+                        serde_json::to_writer(&mut out, entry)?;
+                        writeln!(out)?;
+                    } else {
+                        writeln!(out, "{}", show::table_row(entry))?;
+                    }
+                }
+                match page.last() {
+                    Some(last) if page.len() == query.effective_limit() => {
+                        query.after_seq = Some(last.seq)
+                    }
+                    _ => break,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { config } => {
+            let config = Config::load(&config)?;
+            let report = AuditReader::open(&config.data_dir)?.verify();
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            for seq in &report.alerts {
+                println!(
+                    "note: entry {seq} records tampering found earlier (see `porchlight audit show`)"
+                );
+            }
+            let range = match (report.first_seq, &report.head) {
+                (Some(first), Some((last, hash))) => {
+                    format!("entries {first}–{last}, head {hash}")
+                }
+                _ => "no entries".to_string(),
+            };
+            if report.is_intact() {
+                println!("audit log intact: {} entries ({range})", report.entries);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "audit log DAMAGED: {} problem(s) in {} entries ({range})",
+                    report.problems.len(),
+                    report.entries
+                );
+                Ok(ExitCode::from(1))
+            }
         }
     }
 }

@@ -25,7 +25,15 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub storage: StorageConfig,
     pub export: ExportConfig,
+    pub audit: AuditConfig,
     pub cameras: Vec<CameraConfig>,
+}
+
+/// The owner's audit log, kept apart from video retention.
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    /// Entries older than this may be pruned (never less than a year).
+    pub max_age: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -283,6 +291,25 @@ fn validate(
         time_server,
     };
 
+    let audit = match raw.audit.max_age {
+        Some(age) if age.get_ref().0 < crate::audit::MIN_RETENTION => {
+            return Err(error(
+                "audit.max_age".into(),
+                Some(age.span()),
+                format!(
+                "`{}` is too short: the audit log is kept at least 365d (a year of who saw what)",
+                age.get_ref()
+            ),
+            ))
+        }
+        Some(age) => AuditConfig {
+            max_age: age.get_ref().0,
+        },
+        None => AuditConfig {
+            max_age: crate::audit::DEFAULT_RETENTION,
+        },
+    };
+
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
     for (i, cam) in raw.cameras.into_iter().enumerate() {
@@ -432,6 +459,7 @@ fn validate(
         retention,
         storage,
         export,
+        audit,
         cameras,
     })
 }

@@ -23,6 +23,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub export: RawExport,
     #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
     pub cameras: Vec<RawCamera>,
 }
 
@@ -31,6 +33,12 @@ pub(super) struct RawConfig {
 pub(super) struct RawExport {
     pub max_clip: Option<Spanned<HumanDuration>>,
     pub time_server: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub max_age: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -153,6 +161,11 @@ pub(super) fn render_effective(config: &Config) -> String {
     if let Some(server) = &config.export.time_server {
         let _ = writeln!(out, "time_server = {}", q(server));
     }
+    let _ = writeln!(
+        out,
+        "\n[audit]\nmax_age = {}",
+        q(&HumanDuration(config.audit.max_age).to_string())
+    );
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");
         let _ = writeln!(out, "name = {}", q(&cam.name));

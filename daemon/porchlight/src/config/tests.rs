@@ -223,3 +223,17 @@ fn time_server_must_be_a_host() {
     assert_eq!(e.key.as_deref(), Some("export.time_server"), "{e}");
     assert_eq!(e.line, Some(8), "{e}");
 }
+
+#[test]
+fn audit_log_is_kept_at_least_a_year() {
+    let config = parse(MINIMAL).expect("valid");
+    assert_eq!(config.audit.max_age, Duration::from_secs(400 * 86_400));
+
+    let longer = parse("data_dir = \"/d\"\n[audit]\nmax_age = \"800d\"\n").expect("valid");
+    assert_eq!(longer.audit.max_age, Duration::from_secs(800 * 86_400));
+
+    let e = parse("data_dir = \"/d\"\n[audit]\nmax_age = \"30d\"\n").expect_err("too short");
+    assert_eq!(e.key.as_deref(), Some("audit.max_age"));
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("365d"), "{e}");
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::recordings::{query_or_error, time_range, with_index, ApiError, RangeQuery};
 use super::{error_response, AppState};
+use crate::audit::{AuditEvent, Component, EventType, Identity, Outcome};
 use crate::config::StreamKind;
 use crate::evidence::{package_name, write_package};
 use crate::export::ClipRequest;
@@ -71,23 +72,46 @@ pub async fn evidence(
     .await?;
 
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let audit = state.audit.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
         let exporter = settings.exporter();
-        match write_package(plan, &request, &exporter, &mut out) {
-            Ok(summary) => tracing::info!(
-                camera = %request.camera,
-                bytes = summary.bytes,
-                export_id = %summary.manifest.export_id,
-                "evidence package exported"
-            ),
+        let result = write_package(plan, &request, &exporter, &mut out);
+        // Every export is in the owner's audit log, finished or not.
+        let event = AuditEvent::new(
+            Component::OwnerApi,
+            EventType::Export,
+            Identity::owner(request.operator.as_deref()),
+        )
+        .camera(request.camera.clone())
+        .window(request.from_us, request.to_us);
+        let event = match &result {
+            Ok(summary) => {
+                tracing::info!(
+                    camera = %request.camera,
+                    bytes = summary.bytes,
+                    export_id = %summary.manifest.export_id,
+                    "evidence package exported"
+                );
+                event
+                    .outcome(Outcome::ok())
+                    .bytes_served(summary.bytes)
+                    .details(serde_json::json!({
+                        "export_id": summary.manifest.export_id,
+                        "case_id": request.case_id,
+                    }))
+            }
             Err(e) => {
                 tracing::warn!(camera = %request.camera, error = %e, "evidence export failed");
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                event.outcome(Outcome::error(e.to_string()))
             }
+        };
+        if let Err(e) = audit.append_blocking(event) {
+            tracing::error!(error = %e, "cannot write the export to the audit log");
         }
     });
     let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {

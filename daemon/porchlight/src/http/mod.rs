@@ -1,5 +1,6 @@
-//! The daemon's HTTP endpoints: health, metrics, cameras, footage.
+//! The daemon's HTTP endpoints: health, metrics, cameras, footage, audit log.
 
+mod audit;
 mod evidence;
 mod recordings;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub snapshots: SnapshotCache,
     /// The device key and what evidence exports say about this box.
     pub evidence: Arc<crate::evidence::EvidenceSettings>,
+    /// The owner's audit log (read by `GET /api/audit`).
+    pub audit: crate::audit::AuditLog,
 }
 
 pub type SnapshotCache =
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             "/api/cameras/{camera}/snapshot.jpg",
             get(recordings::snapshot),
         )
+        .route("/api/audit", get(audit::audit))
         .fallback(not_found)
         .with_state(Arc::new(state))
 }

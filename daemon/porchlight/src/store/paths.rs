@@ -29,3 +29,18 @@ pub fn segment_file_name(camera: &str, stream: &str, id: i64, start_utc_us: i64)
         .unwrap_or_else(|| "unknown-time".into());
     format!("{RECORDINGS_DIR}/{camera}/{stream}/{id:010}-{stamp}.mp4")
 }
+
+/// The owner's audit log: its own database, never touched by video retention.
+pub fn audit_db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit.db")
+}
+
+/// The audit log's head anchor (newest seq and hash), outside the database.
+pub fn audit_head_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit.head")
+}
+
+/// Held (flock) by the one process that appends to the audit log.
+pub fn audit_lock_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit.lock")
+}
