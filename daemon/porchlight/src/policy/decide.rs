@@ -179,7 +179,7 @@ impl Refusal {
 
 /// What happens to one camera's footage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Outcome {
     /// Hand out this window now; tell the owner at once.
     Serve {
