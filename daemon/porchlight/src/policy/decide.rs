@@ -105,8 +105,10 @@ impl CameraPolicy {
 }
 
 /// How many requests came before this one; counted by the caller so that
-/// [`decide`] stays pure. Count every request that passed validation,
-/// whatever its outcome, but not the one being decided.
+/// [`decide`] stays pure. Count the requests that were recorded (passed
+/// validation and were not refused by a rate limit, rules 2 and 3), whatever
+/// the owner made of them; not the one being decided. Refusing for a rate
+/// limit then never extends the limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestHistory {
     /// Earlier requests from the same agency with the same case id.
