@@ -40,7 +40,6 @@ fn zones() -> &'static [TimeZone] {
 #[derive(Clone, Debug)]
 struct Case {
     policy: Policy,
-    center: GeoPoint,
     body: FootageRequest,
     certified_agency: String,
     history: RequestHistory,
@@ -202,7 +201,6 @@ fn case() -> impl Strategy<Value = Case> {
                 };
                 Case {
                     policy,
-                    center,
                     body,
                     certified_agency: "Dallas PD".into(),
                     history: RequestHistory {
@@ -416,7 +414,6 @@ fn check_case(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             }
         }
     }
-    let _ = case.center;
     Ok(())
 }
 
