@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod policy;
 mod signals;
 pub mod store;
 pub mod time;

@@ -6,6 +6,7 @@
 
 mod raw;
 mod secret;
+mod sharing;
 pub mod units;
 
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use secret::Secret;
+pub use sharing::{CameraSharing, PolicyConfig, RelayConfig};
 use units::{ByteSize, HumanDuration};
 
 /// A validated configuration.
@@ -26,6 +28,10 @@ pub struct Config {
     pub storage: StorageConfig,
     pub export: ExportConfig,
     pub audit: AuditConfig,
+    /// What police may see (see `crate::policy`).
+    pub policy: PolicyConfig,
+    /// The agency-facing relay listener.
+    pub relay: RelayConfig,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -123,6 +129,8 @@ pub struct CameraConfig {
     pub audio: bool,
     pub enabled: bool,
     pub retention: RetentionLimits,
+    /// Police sharing: level, location, schedule, audio.
+    pub sharing: CameraSharing,
 }
 
 impl CameraConfig {
@@ -310,9 +318,12 @@ fn validate(
         },
     };
 
+    let policy = sharing::validate_policy(raw.policy, &error)?;
+    let relay = sharing::validate_relay(raw.relay, http.bind, base_dir, &error)?;
+
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
-    for (i, cam) in raw.cameras.into_iter().enumerate() {
+    for (i, mut cam) in raw.cameras.into_iter().enumerate() {
         let key = |field: &str| format!("cameras[{i}].{field}");
         let name = cam.name.get_ref().clone();
         let name_ok = !name.is_empty()
@@ -434,6 +445,7 @@ fn validate(
             }
         };
 
+        let sharing = sharing::validate_camera_sharing(i, &mut cam, &error)?;
         let overrides = cam.retention.unwrap_or_default();
         cameras.push(CameraConfig {
             name,
@@ -450,6 +462,7 @@ fn validate(
                 max_bytes: overrides.max_bytes.or(retention.defaults.max_bytes),
                 max_age: overrides.max_age.or(retention.defaults.max_age),
             },
+            sharing,
         });
     }
 
@@ -460,6 +473,8 @@ fn validate(
         storage,
         export,
         audit,
+        policy,
+        relay,
         cameras,
     })
 }

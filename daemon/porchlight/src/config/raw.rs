@@ -8,7 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::{ByteSize, HumanDuration};
-use super::{line_of, Config, ConfigError, PasswordSource, Secret, Transport};
+use super::{line_of, CameraSharing, Config, ConfigError, PasswordSource, Secret, Transport};
+use crate::policy::{SharingLevel, TimeOfDay, Weekdays};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +26,51 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub audit: RawAudit,
     #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub relay: RawRelay,
+    #[serde(default)]
     pub cameras: Vec<RawCamera>,
+}
+
+/// `[policy]`: what police may see, for the whole device.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub privacy: Option<bool>,
+    pub timezone: Option<Spanned<String>>,
+    pub max_clip: Option<Spanned<HumanDuration>>,
+    pub min_window: Option<Spanned<HumanDuration>>,
+    pub max_window: Option<Spanned<HumanDuration>>,
+    pub max_radius_m: Option<Spanned<u32>>,
+    pub requests_per_case: Option<Spanned<u32>>,
+    pub requests_per_agency_per_day: Option<Spanned<u32>>,
+    pub approval_expiry: Option<Spanned<HumanDuration>>,
+    pub download_expiry: Option<Spanned<HumanDuration>>,
+}
+
+/// `[relay]`: the agency-facing HTTPS listener (absent: relay disabled).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRelay {
+    pub listen: Option<Spanned<SocketAddr>>,
+    pub agency_ca: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLocation {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// One `schedule` entry of a camera: `{ days = "mon-fri", from = "22:00", to = "06:00" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScheduleWindow {
+    pub days: Option<Weekdays>,
+    pub from: Spanned<TimeOfDay>,
+    pub to: TimeOfDay,
 }
 
 #[derive(Default, Deserialize)]
@@ -82,6 +127,12 @@ pub(super) struct RawCamera {
     pub audio: Option<bool>,
     pub enabled: Option<bool>,
     pub retention: Option<RawCameraRetention>,
+    pub sharing: Option<Spanned<SharingLevel>>,
+    pub location: Option<Spanned<RawLocation>>,
+    pub audio_to_police: Option<bool>,
+    pub schedule: Option<Spanned<Vec<RawScheduleWindow>>>,
+    pub outside_schedule: Option<Spanned<SharingLevel>>,
+    pub max_clip_to_police: Option<Spanned<HumanDuration>>,
 }
 
 impl<'de> Deserialize<'de> for Transport {
@@ -166,6 +217,7 @@ pub(super) fn render_effective(config: &Config) -> String {
         "\n[audit]\nmax_age = {}",
         q(&HumanDuration(config.audit.max_age).to_string())
     );
+    render_policy(&mut out, config);
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");
         let _ = writeln!(out, "name = {}", q(&cam.name));
@@ -200,6 +252,92 @@ pub(super) fn render_effective(config: &Config) -> String {
             opt(cam.retention.max_bytes.map(|b| q(&b.to_string()))),
             opt(cam.retention.max_age.map(|d| q(&d.to_string())))
         );
+        render_camera_sharing(&mut out, &cam.sharing);
     }
     out
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn render_policy(out: &mut String, config: &Config) {
+    let p = &config.policy;
+    let d = |d: std::time::Duration| quote(&HumanDuration(d).to_string());
+    let _ = writeln!(out, "\n[policy]\nprivacy = {}", p.privacy);
+    match (&p.timezone_name, p.timezone.iana_name()) {
+        (Some(name), _) => {
+            let _ = writeln!(out, "timezone = {}", quote(name));
+        }
+        (None, Some(system)) => {
+            let _ = writeln!(out, "timezone = {}   # the system's", quote(system));
+        }
+        (None, None) => {
+            let _ = writeln!(out, "# timezone: the system's (it has no IANA name)");
+        }
+    }
+    let _ = writeln!(out, "max_clip = {}", d(p.max_clip));
+    let _ = writeln!(out, "min_window = {}", d(p.min_window));
+    let _ = writeln!(out, "max_window = {}", d(p.max_window));
+    let _ = writeln!(out, "max_radius_m = {}", p.max_radius_m);
+    let _ = writeln!(out, "requests_per_case = {}", p.requests_per_case);
+    let _ = writeln!(
+        out,
+        "requests_per_agency_per_day = {}",
+        p.requests_per_agency_per_day
+    );
+    let _ = writeln!(out, "approval_expiry = {}", d(p.approval_expiry));
+    let _ = writeln!(out, "download_expiry = {}", d(p.download_expiry));
+    let _ = writeln!(out, "\n[relay]");
+    match config.relay.listen {
+        Some(listen) => {
+            let _ = writeln!(out, "listen = {}", quote(&listen.to_string()));
+        }
+        None => {
+            let _ = writeln!(out, "# listen: not set, the relay is disabled");
+        }
+    }
+    if let Some(ca) = &config.relay.agency_ca {
+        let _ = writeln!(out, "agency_ca = {}", quote(&ca.to_string_lossy()));
+    }
+}
+
+fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {
+    let _ = writeln!(out, "sharing = {}", quote(sharing.level.as_str()));
+    if let Some(location) = sharing.location {
+        let _ = writeln!(
+            out,
+            "location = {{ lat = {:?}, lon = {:?} }}",
+            location.lat, location.lon
+        );
+    }
+    let _ = writeln!(out, "audio_to_police = {}", sharing.audio_to_police);
+    if let Some(schedule) = &sharing.schedule {
+        let windows: Vec<String> = schedule
+            .windows()
+            .iter()
+            .map(|w| {
+                let days: Vec<String> = w.days().to_string().split(',').map(quote).collect();
+                format!(
+                    "{{ days = [{}], from = {}, to = {} }}",
+                    days.join(", "),
+                    quote(&w.start().to_string()),
+                    quote(&w.end().to_string())
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "schedule = [{}]", windows.join(", "));
+        let _ = writeln!(
+            out,
+            "outside_schedule = {}",
+            quote(sharing.outside_schedule.as_str())
+        );
+    }
+    if let Some(max) = sharing.max_clip {
+        let _ = writeln!(
+            out,
+            "max_clip_to_police = {}",
+            quote(&HumanDuration(max).to_string())
+        );
+    }
 }

@@ -237,3 +237,276 @@ fn audit_log_is_kept_at_least_a_year() {
     assert_eq!(e.line, Some(3));
     assert!(e.message.contains("365d"), "{e}");
 }
+
+const SHARING: &str = r#"
+data_dir = "/d"
+
+[policy]
+timezone = "America/Chicago"
+max_clip = "1h"
+min_window = "30m"
+max_window = "6h"
+max_radius_m = 250
+requests_per_case = 1
+requests_per_agency_per_day = 5
+approval_expiry = "12h"
+download_expiry = "48h"
+
+[relay]
+listen = "0.0.0.0:8443"
+agency_ca = "agencies.pem"
+
+[[cameras]]
+name = "porch"
+url = "rtsp://h/1"
+sharing = "emergency_auto"
+location = { lat = 32.7767, lon = -96.797 }
+audio_to_police = true
+max_clip_to_police = "20m"
+schedule = [
+  { days = "mon-fri", from = "22:00", to = "06:00" },
+  { days = ["sat", "sun"], from = "00:00", to = "24:00" },
+]
+outside_schedule = "on_request"
+"#;
+
+#[test]
+fn policy_and_sharing_default_to_nothing_shared() {
+    let config = parse(MINIMAL).expect("valid");
+    let p = &config.policy;
+    assert!(!p.privacy);
+    assert_eq!(p.max_clip, Duration::from_secs(12 * 3600));
+    assert_eq!(
+        (p.min_window, p.max_window),
+        (Duration::from_secs(900), Duration::from_secs(12 * 3600))
+    );
+    assert_eq!(
+        (
+            p.max_radius_m,
+            p.requests_per_case,
+            p.requests_per_agency_per_day
+        ),
+        (400, 2, 20)
+    );
+    assert_eq!(p.approval_expiry, Duration::from_secs(86_400));
+    assert_eq!(p.download_expiry, Duration::from_secs(3 * 86_400));
+    assert_eq!(config.relay.listen, None);
+    let sharing = &config.cameras[0].sharing;
+    assert_eq!(sharing.level, crate::policy::SharingLevel::Off);
+    assert!(!sharing.audio_to_police && sharing.location.is_none() && sharing.schedule.is_none());
+}
+
+#[test]
+fn policy_and_sharing_keys_parse() {
+    let base = std::path::Path::new("/etc/porchlight");
+    let raw = raw::parse(SHARING).expect("parses");
+    let config = validate(raw, SHARING, Some(base), &|_| None).expect("valid");
+    assert_eq!(
+        config.policy.timezone_name.as_deref(),
+        Some("America/Chicago")
+    );
+    assert_eq!(config.policy.max_radius_m, 250);
+    assert_eq!(config.relay.listen.map(|a| a.port()), Some(8443));
+    assert_eq!(
+        config.relay.agency_ca.as_deref(),
+        Some(base.join("agencies.pem").as_path())
+    );
+    let sharing = &config.cameras[0].sharing;
+    assert_eq!(sharing.level, crate::policy::SharingLevel::EmergencyAuto);
+    assert_eq!(
+        sharing.outside_schedule,
+        crate::policy::SharingLevel::OnRequest
+    );
+    assert_eq!(
+        sharing.schedule.as_ref().map(|s| s.windows().len()),
+        Some(2)
+    );
+    assert_eq!(sharing.max_clip, Some(Duration::from_secs(1200)));
+
+    let policy = crate::policy::Policy::from_config(&config);
+    assert_eq!(policy.max_clip, Duration::from_secs(3600));
+    assert_eq!(policy.limits.requests_per_case, 1);
+    assert!(policy.cameras[0].audio_allowed);
+    assert_eq!(policy.cameras[0].location.map(|l| l.lat), Some(32.7767));
+
+    // The effective config shows the keys and parses back.
+    let rendered = config.to_masked_toml();
+    assert!(
+        rendered.contains("sharing = \"emergency_auto\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("from = \"22:00\""), "{rendered}");
+    toml::from_str::<toml::Table>(&rendered).expect("rendered config is TOML");
+}
+
+#[test]
+fn audio_the_camera_does_not_record_is_not_shared() {
+    let text = SHARING.replace(
+        "audio_to_police = true",
+        "audio_to_police = true\naudio = false",
+    );
+    let config = parse(&text).expect("valid");
+    assert!(!crate::policy::Policy::from_config(&config).cameras[0].audio_allowed);
+}
+
+#[test]
+fn sharing_mistakes_name_the_key_and_line() {
+    let cases: &[(String, &str, usize, &str)] = &[
+        // (config, key, line, part of the message)
+        (
+            SHARING.replace("\"emergency_auto\"", "\"always\""),
+            "cameras[0].sharing",
+            22,
+            "on_request",
+        ),
+        (
+            SHARING.replace("lat = 32.7767", "lat = 132.7767"),
+            "cameras[0].location",
+            23,
+            "latitude",
+        ),
+        (
+            SHARING.replace("location = { lat = 32.7767, lon = -96.797 }\n", ""),
+            "cameras[0].location",
+            22,
+            "location",
+        ),
+        (
+            SHARING.replace("\"mon-fri\"", "\"mon-funday\""),
+            "cameras[0].schedule[0].days",
+            27,
+            "funday",
+        ),
+        (
+            SHARING.replace("from = \"22:00\"", "from = \"25:00\""),
+            "cameras[0].schedule[0].from",
+            27,
+            "25:00",
+        ),
+        (
+            SHARING.replace("to = \"06:00\"", "to = \"22:00\""),
+            "cameras[0].schedule[0]",
+            27,
+            "24:00",
+        ),
+        (
+            SHARING.replace(
+                "outside_schedule = \"on_request\"",
+                "outside_schedule = \"emergency_live\"",
+            ),
+            "cameras[0].outside_schedule",
+            30,
+            "lower",
+        ),
+        (
+            SHARING.replace(
+                "timezone = \"America/Chicago\"",
+                "timezone = \"Mars/Olympus\"",
+            ),
+            "policy.timezone",
+            5,
+            "Mars/Olympus",
+        ),
+        (
+            SHARING.replace("max_window = \"6h\"", "max_window = \"13h\""),
+            "policy.max_window",
+            8,
+            "between",
+        ),
+        (
+            SHARING.replace("min_window = \"30m\"", "min_window = \"10m\""),
+            "policy.min_window",
+            7,
+            "between",
+        ),
+        (
+            SHARING.replace("max_window = \"6h\"", "max_window = \"20m\""),
+            "policy.max_window",
+            8,
+            "min_window",
+        ),
+        (
+            SHARING.replace("max_radius_m = 250", "max_radius_m = 5000"),
+            "policy.max_radius_m",
+            9,
+            "between",
+        ),
+        (
+            SHARING.replace("max_radius_m = 250", "max_radius_m = -1"),
+            "policy.max_radius_m",
+            9,
+            "",
+        ),
+        (
+            SHARING.replace("requests_per_case = 1", "requests_per_case = 0"),
+            "policy.requests_per_case",
+            10,
+            "between",
+        ),
+        (
+            SHARING.replace("download_expiry = \"48h\"", "download_expiry = \"soon\""),
+            "policy.download_expiry",
+            13,
+            "soon",
+        ),
+        (
+            SHARING
+                .replace("privacy_note", "x")
+                .replace("[policy]", "[policy]\nprivacy = \"yes\""),
+            "policy.privacy",
+            5,
+            "",
+        ),
+        (
+            SHARING.replace("agency_ca = \"agencies.pem\"\n", ""),
+            "relay.agency_ca",
+            16,
+            "client certificate",
+        ),
+        (
+            SHARING.replace("0.0.0.0:8443", "everywhere"),
+            "relay.listen",
+            16,
+            "",
+        ),
+        (
+            SHARING.replace("0.0.0.0:8443", "127.0.0.1:8080"),
+            "relay.listen",
+            16,
+            "http.bind",
+        ),
+        (
+            SHARING.replace("[relay]", "[relay]\nport = 1"),
+            "relay.port",
+            16,
+            "port",
+        ),
+        (
+            SHARING.replace(
+                "max_clip_to_police = \"20m\"",
+                "max_clip_to_police = \"5s\"",
+            ),
+            "cameras[0].max_clip_to_police",
+            25,
+            "1m",
+        ),
+    ];
+    for (text, key, line, message) in cases {
+        let e = error_of(text);
+        assert_eq!(e.key.as_deref(), Some(*key), "{e}");
+        assert_eq!(e.line, Some(*line), "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
+}
+
+#[test]
+fn outside_schedule_needs_a_schedule() {
+    let e = error_of(&format!(
+        "{MINIMAL}sharing = \"registered\"\nlocation = {{ lat = 1.0, lon = 2.0 }}\noutside_schedule = \"off\"\n"
+    ));
+    assert_eq!(e.key.as_deref(), Some("cameras[0].outside_schedule"), "{e}");
+    let e = error_of(&format!(
+        "{MINIMAL}sharing = \"registered\"\nlocation = {{ lat = 1.0, lon = 2.0 }}\nschedule = []\n"
+    ));
+    assert_eq!(e.key.as_deref(), Some("cameras[0].schedule"), "{e}");
+}

@@ -1,0 +1,343 @@
+//! Validation of the police-sharing keys: `[policy]`, `[relay]` and each
+//! camera's `sharing`, `location`, `schedule`, ... The policy module turns
+//! the result into a [`crate::policy::Policy`].
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use toml::Spanned;
+
+use super::raw::{RawCamera, RawPolicy, RawRelay};
+use super::units::HumanDuration;
+use super::ConfigError;
+use crate::policy::{GeoPoint, Schedule, ScheduleWindow, SharingLevel, Weekdays};
+
+/// Builds a located error: key path, span of the offending value, message.
+pub(super) type ErrorAt<'a> = &'a dyn Fn(String, Option<Range<usize>>, String) -> ConfigError;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// `[policy]`, validated.
+#[derive(Clone, Debug)]
+pub struct PolicyConfig {
+    /// The privacy switch: while true, nothing goes to police.
+    pub privacy: bool,
+    pub timezone: TimeZone,
+    /// The `timezone` key as written, if it was.
+    pub timezone_name: Option<String>,
+    pub max_clip: Duration,
+    pub min_window: Duration,
+    pub max_window: Duration,
+    pub max_radius_m: u32,
+    pub requests_per_case: u32,
+    pub requests_per_agency_per_day: u32,
+    pub approval_expiry: Duration,
+    pub download_expiry: Duration,
+}
+
+/// `[relay]`, validated. `listen = None` means the relay is disabled.
+#[derive(Clone, Debug, Default)]
+pub struct RelayConfig {
+    pub listen: Option<SocketAddr>,
+    /// PEM file of the CA that signs agency client certificates (existence
+    /// is checked when the listener starts).
+    pub agency_ca: Option<PathBuf>,
+}
+
+/// One camera's police-sharing settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraSharing {
+    pub level: SharingLevel,
+    pub location: Option<GeoPoint>,
+    pub audio_to_police: bool,
+    pub schedule: Option<Schedule>,
+    /// The level outside the schedule.
+    pub outside_schedule: SharingLevel,
+    pub max_clip: Option<Duration>,
+}
+
+fn duration_key(
+    key: &str,
+    value: Option<Spanned<HumanDuration>>,
+    default: Duration,
+    range: (Duration, Duration),
+    error: ErrorAt,
+) -> Result<(Duration, Range<usize>), ConfigError> {
+    let Some(value) = value else {
+        return Ok((default, 0..0));
+    };
+    let (d, span) = (value.get_ref().0, value.span());
+    if d < range.0 || d > range.1 {
+        return Err(error(
+            key.into(),
+            Some(span),
+            format!(
+                "must be between {} and {}",
+                HumanDuration(range.0),
+                HumanDuration(range.1)
+            ),
+        ));
+    }
+    Ok((d, span))
+}
+
+fn count_key(
+    key: &str,
+    value: Option<Spanned<u32>>,
+    default: u32,
+    max: u32,
+    error: ErrorAt,
+) -> Result<u32, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
+        Some(v) => Err(error(
+            key.into(),
+            Some(v.span()),
+            format!("must be between 1 and {max}"),
+        )),
+    }
+}
+
+pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyConfig, ConfigError> {
+    let (timezone, timezone_name) = match raw.timezone {
+        Some(name) => {
+            let tz = TimeZone::get(name.get_ref()).map_err(|e| {
+                error(
+                    "policy.timezone".into(),
+                    Some(name.span()),
+                    format!(
+                        "unknown time zone `{}` (use an IANA name such as \"America/Chicago\" or \"UTC\"): {e}",
+                        name.get_ref()
+                    ),
+                )
+            })?;
+            (tz, Some(name.into_inner()))
+        }
+        // The box sits in the owner's home: its clock's zone is theirs.
+        None => (TimeZone::try_system().unwrap_or(TimeZone::UTC), None),
+    };
+    // Owners may tighten the request window limits, never loosen them.
+    let window_range = (15 * MINUTE, 12 * HOUR);
+    let (min_window, _) = duration_key(
+        "policy.min_window",
+        raw.min_window,
+        window_range.0,
+        window_range,
+        error,
+    )?;
+    let (max_window, max_span) = duration_key(
+        "policy.max_window",
+        raw.max_window,
+        window_range.1,
+        window_range,
+        error,
+    )?;
+    if min_window > max_window {
+        return Err(error(
+            "policy.max_window".into(),
+            Some(max_span),
+            format!(
+                "is shorter than policy.min_window ({})",
+                HumanDuration(min_window)
+            ),
+        ));
+    }
+    let max_radius_m = count_key("policy.max_radius_m", raw.max_radius_m, 400, 400, error)?;
+    Ok(PolicyConfig {
+        privacy: raw.privacy.unwrap_or(false),
+        timezone,
+        timezone_name,
+        max_clip: duration_key(
+            "policy.max_clip",
+            raw.max_clip,
+            12 * HOUR,
+            (MINUTE, 12 * HOUR),
+            error,
+        )?
+        .0,
+        min_window,
+        max_window,
+        max_radius_m,
+        requests_per_case: count_key(
+            "policy.requests_per_case",
+            raw.requests_per_case,
+            2,
+            10,
+            error,
+        )?,
+        requests_per_agency_per_day: count_key(
+            "policy.requests_per_agency_per_day",
+            raw.requests_per_agency_per_day,
+            20,
+            1000,
+            error,
+        )?,
+        approval_expiry: duration_key(
+            "policy.approval_expiry",
+            raw.approval_expiry,
+            DAY,
+            (MINUTE, 30 * DAY),
+            error,
+        )?
+        .0,
+        download_expiry: duration_key(
+            "policy.download_expiry",
+            raw.download_expiry,
+            3 * DAY,
+            (MINUTE, 30 * DAY),
+            error,
+        )?
+        .0,
+    })
+}
+
+pub(super) fn validate_relay(
+    raw: RawRelay,
+    http_bind: SocketAddr,
+    base_dir: Option<&Path>,
+    error: ErrorAt,
+) -> Result<RelayConfig, ConfigError> {
+    let agency_ca = match raw.agency_ca {
+        Some(path) if path.get_ref().trim().is_empty() => {
+            return Err(error(
+                "relay.agency_ca".into(),
+                Some(path.span()),
+                "must not be empty".into(),
+            ))
+        }
+        Some(path) => {
+            let mut resolved = PathBuf::from(path.into_inner());
+            if resolved.is_relative() {
+                if let Some(base) = base_dir {
+                    resolved = base.join(resolved);
+                }
+            }
+            Some(resolved)
+        }
+        None => None,
+    };
+    let listen = match raw.listen {
+        Some(listen) => {
+            if agency_ca.is_none() {
+                return Err(error(
+                    "relay.agency_ca".into(),
+                    Some(listen.span()),
+                    "is required when `relay.listen` is set: the relay only talks to agencies with a client certificate".into(),
+                ));
+            }
+            if *listen.get_ref() == http_bind {
+                return Err(error(
+                    "relay.listen".into(),
+                    Some(listen.span()),
+                    format!(
+                        "{} is already the owner API's `http.bind`",
+                        listen.get_ref()
+                    ),
+                ));
+            }
+            Some(listen.into_inner())
+        }
+        None => None,
+    };
+    Ok(RelayConfig { listen, agency_ca })
+}
+
+/// Takes the sharing keys out of one `[[cameras]]` table.
+pub(super) fn validate_camera_sharing(
+    i: usize,
+    cam: &mut RawCamera,
+    error: ErrorAt,
+) -> Result<CameraSharing, ConfigError> {
+    let key = |field: &str| format!("cameras[{i}].{field}");
+    let (level, level_span) = match cam.sharing.take() {
+        Some(level) => (*level.get_ref(), Some(level.span())),
+        None => (SharingLevel::Off, None),
+    };
+
+    let location = match cam.location.take() {
+        Some(location) => {
+            let span = location.span();
+            let point = location.into_inner();
+            Some(
+                GeoPoint::new(point.lat, point.lon)
+                    .map_err(|m| error(key("location"), Some(span), m))?,
+            )
+        }
+        None => None,
+    };
+    if level != SharingLevel::Off && location.is_none() {
+        return Err(error(
+            key("location"),
+            level_span,
+            format!("sharing = \"{level}\" needs the camera's `location = {{ lat = .., lon = .. }}` (requests are matched by distance)"),
+        ));
+    }
+
+    let schedule = match cam.schedule.take() {
+        Some(list) => {
+            let list_span = list.span();
+            let mut windows = Vec::new();
+            for (j, w) in list.into_inner().into_iter().enumerate() {
+                let from_span = w.from.span();
+                let window = ScheduleWindow::new(
+                    w.days.unwrap_or(Weekdays::EVERY_DAY),
+                    w.from.into_inner(),
+                    w.to,
+                )
+                .map_err(|m| error(key(&format!("schedule[{j}]")), Some(from_span), m))?;
+                windows.push(window);
+            }
+            Some(Schedule::new(windows).map_err(|m| error(key("schedule"), Some(list_span), m))?)
+        }
+        None => None,
+    };
+
+    let outside_schedule = match cam.outside_schedule.take() {
+        Some(fallback) if schedule.is_none() => {
+            return Err(error(
+                key("outside_schedule"),
+                Some(fallback.span()),
+                "only applies together with a `schedule`".into(),
+            ))
+        }
+        Some(fallback) if *fallback.get_ref() >= level && level != SharingLevel::Off => {
+            return Err(error(
+                key("outside_schedule"),
+                Some(fallback.span()),
+                format!(
+                    "\"{}\" must be lower than `sharing` (\"{level}\"): outside the schedule the camera shares less",
+                    fallback.get_ref()
+                ),
+            ))
+        }
+        Some(fallback) => *fallback.get_ref(),
+        None => SharingLevel::Off,
+    };
+
+    let max_clip = match cam.max_clip_to_police.take() {
+        Some(max) if max.get_ref().0 < MINUTE => {
+            return Err(error(
+                key("max_clip_to_police"),
+                Some(max.span()),
+                "must be at least 1m".into(),
+            ))
+        }
+        Some(max) => Some(max.get_ref().0),
+        None => None,
+    };
+
+    Ok(CameraSharing {
+        level,
+        location,
+        audio_to_police: cam.audio_to_police.unwrap_or(false),
+        schedule,
+        outside_schedule: outside_schedule.min(level),
+        max_clip,
+    })
+}
