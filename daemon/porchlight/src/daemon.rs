@@ -9,7 +9,9 @@ use tokio::sync::watch;
 
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity};
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::health::Health;
+use crate::requests::{RequestService, RequestStore};
 use crate::store::retention::Retention;
 use crate::store::Store;
 
@@ -39,6 +41,17 @@ pub async fn run(
         .await
         .context("cannot write to the audit log")?;
     let audit_retention = spawn_audit_retention(audit.clone(), config.audit.max_age);
+    let requests = RequestService::new(
+        RequestStore::open(&config.data_dir).with_context(|| {
+            format!(
+                "cannot open the request database in {}",
+                config.data_dir.display()
+            )
+        })?,
+        audit.clone(),
+        EventBus::new(),
+    );
+    let request_expiry = spawn_request_expiry(requests.clone());
     let listener = tokio::net::TcpListener::bind(config.http.bind)
         .await
         .with_context(|| format!("cannot listen on http.bind = {}", config.http.bind))?;
@@ -79,6 +92,7 @@ pub async fn run(
         max_clip_us: config.export.max_clip.as_micros() as i64,
         snapshots: Default::default(),
         audit: audit.clone(),
+        requests,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
@@ -129,6 +143,8 @@ pub async fn run(
     let _ = http.await;
     audit_retention.abort();
     let _ = audit_retention.await;
+    request_expiry.abort();
+    let _ = request_expiry.await;
     if let Err(e) = audit
         .append(AuditEvent::new(
             Component::Daemon,
@@ -164,6 +180,28 @@ fn spawn_audit_retention(
                 Ok(Some(entry)) => tracing::info!(seq = entry.seq, "pruned old audit entries"),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "audit log retention"),
+            }
+        }
+    })
+}
+
+/// How often overdue requests are expired. Reads expire them too, so the
+/// owner never sees a stale "pending"; this tick makes sure the audit log
+/// and subscribers learn of an expiry even when nobody looks.
+const REQUEST_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Expires requests the owner did not answer in time (no answer is a denial).
+fn spawn_request_expiry(requests: RequestService) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(REQUEST_EXPIRY_INTERVAL);
+        loop {
+            ticker.tick().await;
+            match requests.expire_due().await {
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::info!(count = expired.len(), "expired unanswered requests")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "request expiry"),
             }
         }
     })

@@ -85,6 +85,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Police footage requests: list them, approve or deny (through the
+    /// running daemon, or on the files when it is not running).
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -128,6 +134,47 @@ enum AuditCommand {
     Verify {
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// Show requests, newest first, with each camera's outcome.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only requests in this state: pending, approved, partially_approved, denied, expired.
+        #[arg(long)]
+        state: Option<porchlight::requests::RequestState>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request: every waiting camera, or only those named; the
+    /// window may be trimmed with --from and --to (both, inside the asked one).
+    Approve {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The request id (req_...).
+        id: String,
+        /// A camera to approve (repeat for more); the others waiting are denied.
+        #[arg(long = "camera")]
+        cameras: Vec<String>,
+        /// Start of the window to share, RFC 3339.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// End of the window to share, RFC 3339.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+    },
+    /// Deny every camera still waiting, with a reason kept in the audit log.
+    Deny {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The request id (req_...).
+        id: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -266,6 +313,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { command } => audit(command),
+        Command::Requests { command } => requests(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)
@@ -365,4 +413,49 @@ fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn requests(command: RequestsCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::requests::cli::{self, OwnerAction};
+    let (config, action, json) = match command {
+        RequestsCommand::List {
+            config,
+            state,
+            json,
+        } => (config, OwnerAction::List { state }, json),
+        RequestsCommand::Approve {
+            config,
+            id,
+            cameras,
+            from,
+            to,
+        } => (
+            config,
+            OwnerAction::Approve {
+                id,
+                cameras,
+                from,
+                to,
+            },
+            false,
+        ),
+        RequestsCommand::Deny { config, id, reason } => {
+            (config, OwnerAction::Deny { id, reason }, false)
+        }
+    };
+    let config = Config::load(&config)?;
+    let requests = cli::run(&config, &action)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for request in &requests {
+            serde_json::to_writer(&mut out, request)?;
+            writeln!(out)?;
+        }
+    } else {
+        writeln!(out, "{}", cli::TABLE_HEADER)?;
+        for request in &requests {
+            writeln!(out, "{}", cli::render(request))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
-//! The daemon's HTTP endpoints: health, metrics, cameras, footage, audit log.
+//! The daemon's HTTP endpoints: health, metrics, cameras, footage, audit
+//! log, and the owner's answers to police requests.
 
 mod audit;
 mod evidence;
 mod recordings;
+mod requests;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -29,6 +31,8 @@ pub struct AppState {
     pub evidence: Arc<crate::evidence::EvidenceSettings>,
     /// The owner's audit log (read by `GET /api/audit`).
     pub audit: crate::audit::AuditLog,
+    /// Police requests waiting for the owner, their answers and expiry.
+    pub requests: crate::requests::RequestService,
 }
 
 pub type SnapshotCache =
@@ -51,6 +55,10 @@ pub fn router(state: AppState) -> Router {
             get(recordings::snapshot),
         )
         .route("/api/audit", get(audit::audit))
+        .route("/api/requests", get(requests::list))
+        .route("/api/requests/{id}", get(requests::get))
+        .route("/api/requests/{id}/approve", post(requests::approve))
+        .route("/api/requests/{id}/deny", post(requests::deny))
         .fallback(not_found)
         .with_state(Arc::new(state))
 }

@@ -44,3 +44,9 @@ pub fn audit_head_path(data_dir: &Path) -> PathBuf {
 pub fn audit_lock_path(data_dir: &Path) -> PathBuf {
     data_dir.join("audit.lock")
 }
+
+/// Police footage requests, the owner's answers and download tokens: its
+/// own database, written by the daemon and the owner's CLI.
+pub fn requests_db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("requests.db")
+}
