@@ -7,7 +7,8 @@
 //! 1. [`parse_request`] on the body (unknown fields refused),
 //! 2. [`validate`] with the [`AgencyIdentity`] of the TLS client certificate,
 //!    the policy's [`RequestLimits`] and the clock,
-//! 3. [`decide`] with the request history counted from the audit log,
+//! 3. [`decide`] with the request history from `requests::RequestStore::history`,
+//!    then `RequestStore::record` to keep the request and its decision,
 //! 4. log and notify the owner; answer with the agency-visible part.
 //!
 //! Everything here is pure logic: no I/O, no clock reads, no state.
