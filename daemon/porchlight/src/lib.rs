@@ -19,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
+pub mod relay;
 pub mod requests;
 mod signals;
 pub mod store;

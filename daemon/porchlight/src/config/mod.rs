@@ -116,6 +116,16 @@ pub enum PasswordSource {
     Environment(String),
 }
 
+/// Camera names appear in URLs, file names and metrics: 1-64 of a-z, 0-9,
+/// `_` and `-`, so a name from a request can never be a path.
+pub fn is_valid_camera_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 #[derive(Clone, Debug)]
 pub struct CameraConfig {
     pub name: String,
@@ -326,12 +336,7 @@ fn validate(
     for (i, mut cam) in raw.cameras.into_iter().enumerate() {
         let key = |field: &str| format!("cameras[{i}].{field}");
         let name = cam.name.get_ref().clone();
-        let name_ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !name_ok {
+        if !is_valid_camera_name(&name) {
             return Err(error(
                 key("name"),
                 Some(cam.name.span()),

@@ -22,6 +22,8 @@ pub struct DeviceKey {
     signing_key: SigningKey,
     certificate_der: Vec<u8>,
     certificate_pem: String,
+    /// PKCS#8 PEM, for the relay listener's TLS (never logged).
+    key_pem: String,
     fingerprint: String,
 }
 
@@ -72,6 +74,7 @@ impl DeviceKey {
         }
         Ok(DeviceKey {
             signing_key,
+            key_pem,
             fingerprint: fingerprint(&certificate_der),
             certificate_der,
             certificate_pem,
@@ -88,6 +91,11 @@ impl DeviceKey {
 
     pub fn certificate_pem(&self) -> &str {
         &self.certificate_pem
+    }
+
+    /// The private key (PKCS#8 PEM), for TLS with the device certificate.
+    pub fn private_key_pem(&self) -> &str {
+        &self.key_pem
     }
 
     /// SHA-256 of the certificate (DER), lowercase hex.

@@ -57,6 +57,17 @@ impl ClipFile {
         }
     }
 
+    /// A whole file on disk (a prepared evidence package) served the same way.
+    pub fn from_file(file: File, etag: String) -> std::io::Result<ClipFile> {
+        let len = file.metadata()?.len();
+        let part = Part {
+            file: Arc::new(file),
+            offset: 0,
+            len,
+        };
+        Ok(ClipFile::new(vec![Piece::Footage(part)], etag))
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }

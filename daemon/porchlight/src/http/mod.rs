@@ -3,7 +3,7 @@
 
 mod audit;
 mod evidence;
-mod recordings;
+pub(crate) mod recordings;
 mod requests;
 
 use std::sync::atomic::Ordering;

@@ -142,7 +142,18 @@ pub async fn clip(
 }
 
 /// Serves a clip, whole or one byte range, streaming it from the files.
-fn serve_clip(clip: Arc<ClipFile>, headers: &HeaderMap, file_name: &str) -> Response {
+pub(crate) fn serve_clip(clip: Arc<ClipFile>, headers: &HeaderMap, file_name: &str) -> Response {
+    serve_file(clip, headers, file_name, "video/mp4", "inline")
+}
+
+/// Serves a virtual file whole or one byte range (Range, ETag, If-Range).
+pub(crate) fn serve_file(
+    clip: Arc<ClipFile>,
+    headers: &HeaderMap,
+    file_name: &str,
+    content_type: &str,
+    disposition: &str,
+) -> Response {
     let len = clip.len();
     // If-Range: honour Range only when the client's copy is this one.
     let range_allowed = headers
@@ -170,13 +181,13 @@ fn serve_clip(clip: Arc<ClipFile>, headers: &HeaderMap, file_name: &str) -> Resp
     };
     let mut response = Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, "video/mp4")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, end - start)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::ETAG, clip.etag())
         .header(
             header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{file_name}\""),
+            format!("{disposition}; filename=\"{file_name}\""),
         );
     if status == StatusCode::PARTIAL_CONTENT {
         response = response.header(

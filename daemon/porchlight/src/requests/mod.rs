@@ -141,6 +141,10 @@ pub struct StoredRequest {
     /// When waiting cameras count as denied (no answer means no).
     #[serde(rename = "expires", serialize_with = "time_rfc3339")]
     pub expires_us: i64,
+    /// When the owner answered (or the request expired); `None` while
+    /// waiting, or when the policy served it at once.
+    #[serde(skip)]
+    pub answered_us: Option<i64>,
     pub state: RequestState,
     /// The owner's reason, or the policy's refusal of the whole request.
     pub denial_reason: Option<String>,
@@ -183,6 +187,11 @@ impl StoredCamera {
 
 impl StoredRequest {
     /// Cameras whose footage may be handed out now (`serve` or `approved`).
+    /// From when footage became servable: download tokens run from here.
+    pub fn servable_since_us(&self) -> i64 {
+        self.answered_us.unwrap_or(self.received_us)
+    }
+
     pub fn servable_cameras(&self) -> impl Iterator<Item = &StoredCamera> {
         self.cameras.iter().filter(|c| c.is_servable())
     }

@@ -815,11 +815,13 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         i64,
         String,
         Option<String>,
+        Option<i64>,
     );
     let row: Option<Row> = conn
         .query_row(
             "SELECT agency, cert_fingerprint, officer, case_id, incident_type, legal_basis, reason,
-                    window_from_us, window_to_us, received_us, expires_us, state, denial_reason
+                    window_from_us, window_to_us, received_us, expires_us, state, denial_reason,
+                    answered_us
              FROM requests WHERE id = ?1",
             params![id],
             |r| {
@@ -837,6 +839,7 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
                     r.get(10)?,
                     r.get(11)?,
                     r.get(12)?,
+                    r.get(13)?,
                 ))
             },
         )
@@ -856,6 +859,7 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         expires_us,
         state,
         denial_reason,
+        answered_us,
     )) = row
     else {
         return Ok(None);
@@ -901,6 +905,7 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         window: TimeWindow { from_us, to_us },
         received_us,
         expires_us,
+        answered_us,
         state,
         denial_reason,
         cameras,

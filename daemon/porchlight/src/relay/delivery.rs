@@ -1,0 +1,131 @@
+//! Evidence for the relay: each servable camera of a request gets one
+//! package, made once (so every download is byte-identical and its hash
+//! stays valid) in `<data_dir>/deliveries/<request>/<camera>.tar`, then
+//! served with Range from there.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::api::RelayError;
+use super::RelayState;
+use crate::export::{ClipFile, ClipRequest};
+use crate::requests::{StoredRequest, TokenGrant};
+
+pub fn package_path(state: &RelayState, request_id: &str, camera: &str) -> PathBuf {
+    state
+        .data_dir
+        .join("deliveries")
+        .join(request_id)
+        .join(format!("{camera}.tar"))
+}
+
+pub fn is_ready(state: &RelayState, request_id: &str, camera: &str) -> bool {
+    package_path(state, request_id, camera).is_file()
+}
+
+/// Starts making the package of every servable camera that has none yet
+/// (at most one maker per package).
+pub fn prepare_servable(state: &RelayState, stored: &StoredRequest) {
+    for camera in stored.cameras.iter().filter(|c| c.is_servable()) {
+        let Some(window) = camera.window else {
+            continue;
+        };
+        if is_ready(state, &stored.id, &camera.camera) {
+            continue;
+        }
+        let key = (stored.id.clone(), camera.camera.clone());
+        {
+            let mut preparing = state.preparing.lock().unwrap_or_else(|e| e.into_inner());
+            if !preparing.insert(key.clone()) {
+                continue;
+            }
+        }
+        let path = package_path(state, &stored.id, &camera.camera);
+        let clip = ClipRequest {
+            camera: camera.camera.clone(),
+            stream: crate::config::StreamKind::Main,
+            from_us: window.from_us,
+            to_us: window.to_us,
+            audio: camera.audio,
+            max_duration_us: state.max_clip_us,
+        };
+        let evidence = state.evidence.clone();
+        let request = evidence.request(
+            &clip,
+            Some(format!(
+                "{} ({}) for {}",
+                stored.officer.name, stored.officer.badge, stored.agency
+            )),
+            Some(stored.case_id.clone()),
+            Some(stored.id.clone()),
+        );
+        let data_dir = state.data_dir.clone();
+        let preparing = state.preparing_handle();
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> anyhow::Result<()> {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let conn = crate::store::open_reader(&data_dir)?;
+                crate::evidence::export_to_file(
+                    &evidence, &conn, &data_dir, &clip, &request, &path,
+                )?;
+                Ok(())
+            })();
+            if let Err(e) = result {
+                tracing::warn!(request = ?key.0, camera = %key.1, error = %format!("{e:#}"), "cannot make the evidence package");
+            }
+            preparing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        });
+    }
+}
+
+/// The package a valid token grants, or 503 while it is still being made.
+pub async fn open_package(
+    state: &RelayState,
+    grant: &TokenGrant,
+) -> Result<Arc<ClipFile>, RelayError> {
+    let path = package_path(state, &grant.request_id, &grant.camera);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) => {
+            return Err(RelayError::preparing());
+        }
+    };
+    let etag = format!("\"{}-{}\"", grant.request_id, grant.camera);
+    ClipFile::from_file(file, etag)
+        .map(Arc::new)
+        .map_err(|_| RelayError::preparing())
+}
+
+/// Serves the package (whole or a byte range); returns the response and how
+/// many body bytes it carries, for the audit log.
+pub fn serve(package: Arc<ClipFile>, headers: &HeaderMap) -> (Response, u64) {
+    let response = crate::http::recordings::serve_file(
+        package,
+        headers,
+        "evidence.tar",
+        "application/x-tar",
+        "attachment",
+    );
+    let bytes = if matches!(
+        response.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT
+    ) {
+        response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    (response, bytes)
+}

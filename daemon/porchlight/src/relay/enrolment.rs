@@ -1,0 +1,138 @@
+//! Enrolment: which agency CAs this box trusts for the relay, and where the
+//! relay is. `porchlight relay enroll` pins an agency CA (copies it to
+//! `[relay] agency_ca`); the daemon writes every change of the pinned set to
+//! the audit log when it starts, so the owner can see whom it trusted when.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
+use crate::config::Config;
+
+/// One pinned agency certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedCa {
+    pub agency: String,
+    pub sha256: String,
+}
+
+/// What the box is enrolled with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub relay_url: Option<String>,
+    pub agency_cas: Vec<PinnedCa>,
+}
+
+fn enrolment_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("relay").join("enrolment.json")
+}
+
+/// The certificates of a PEM file, named and fingerprinted.
+pub fn read_cas(path: &Path) -> anyhow::Result<Vec<PinnedCa>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut cas = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert =
+            cert.map_err(|e| anyhow::anyhow!("{}: not PEM certificates: {e}", path.display()))?;
+        cas.push(PinnedCa {
+            agency: super::tls::agency_name(cert.as_ref()).unwrap_or_else(|| "(unnamed)".into()),
+            sha256: crate::evidence::certificate_fingerprint(cert.as_ref()),
+        });
+    }
+    if cas.is_empty() {
+        anyhow::bail!("{} holds no certificate", path.display());
+    }
+    Ok(cas)
+}
+
+/// `porchlight relay enroll`: pins `agency_ca_file` (or the configured
+/// file) and records the relay URL. The daemon applies it at its next start.
+pub fn enroll(
+    config: &Config,
+    agency_ca_file: Option<&Path>,
+    relay_url: Option<&str>,
+) -> anyhow::Result<Enrolment> {
+    let pinned_path = config.relay.agency_ca.as_ref().context(
+        "set `[relay] agency_ca = \"PATH\"` in the config: where the pinned agency CA is kept",
+    )?;
+    if let Some(source) = agency_ca_file {
+        let cas = read_cas(source)?;
+        if source != pinned_path {
+            if let Some(dir) = pinned_path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::copy(source, pinned_path).with_context(|| {
+                format!(
+                    "cannot copy {} to {}",
+                    source.display(),
+                    pinned_path.display()
+                )
+            })?;
+        }
+        drop(cas);
+    }
+    if let Some(url) = relay_url {
+        let parsed = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
+        if parsed.scheme() != "https" {
+            anyhow::bail!("the relay URL must be https, not `{}`", parsed.scheme());
+        }
+    }
+    let enrolment = Enrolment {
+        relay_url: relay_url
+            .map(str::to_string)
+            .or_else(|| load(&config.data_dir).and_then(|e| e.relay_url)),
+        agency_cas: read_cas(pinned_path)?,
+    };
+    let path = enrolment_path(&config.data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&enrolment)?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(enrolment)
+}
+
+fn load(data_dir: &Path) -> Option<Enrolment> {
+    let text = std::fs::read_to_string(enrolment_path(data_dir)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// At start: if the pinned agency CAs differ from what the audit log last
+/// recorded, records the new set (also catches a hand-edited PEM file).
+pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Result<()> {
+    let Some(pinned_path) = &config.relay.agency_ca else {
+        return Ok(());
+    };
+    let current = Enrolment {
+        relay_url: load(&config.data_dir).and_then(|e| e.relay_url),
+        agency_cas: read_cas(pinned_path)?,
+    };
+    let recorded_path = config.data_dir.join("relay").join("audited-enrolment.json");
+    let recorded: Option<Enrolment> = std::fs::read_to_string(&recorded_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if recorded.as_ref() == Some(&current) {
+        return Ok(());
+    }
+    audit
+        .append(
+            AuditEvent::new(
+                Component::Relay,
+                EventType::Enrolment,
+                Identity::owner(None),
+            )
+            .outcome(Outcome::ok())
+            .details(serde_json::json!({ "previous": recorded, "now": current })),
+        )
+        .await?;
+    if let Some(dir) = recorded_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&recorded_path, serde_json::to_string_pretty(&current)?)?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The relay listener's connection handling: TLS handshake (bounded in
+//! time), the agency identity taken from the verified client certificate,
+//! then HTTP/1.1 with header and idle timeouts, so slow or silent clients
+//! cannot hold connections open.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::throttle::AuditThrottle;
+use super::tls::agency_name;
+use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
+use crate::policy::AgencyIdentity;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// More simultaneous connections than any relay needs; beyond it, new ones
+/// are closed at once so a flood cannot exhaust the box.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    audit: AuditLog,
+    failures: Arc<AuditThrottle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            drop(tcp);
+            continue;
+        }
+        let _ = tcp.set_nodelay(true);
+        open.fetch_add(1, Ordering::Relaxed);
+        let guard = ConnectionCount(open.clone());
+        let (acceptor, router, audit, failures) = (
+            acceptor.clone(),
+            router.clone(),
+            audit.clone(),
+            failures.clone(),
+        );
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            serve_connection(tcp, peer, acceptor, router, audit, failures, shutdown).await;
+        });
+    }
+}
+
+/// Decrements the open-connection count when a connection ends.
+struct ConnectionCount(Arc<AtomicUsize>);
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    audit: AuditLog,
+    failures: Arc<AuditThrottle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return log_failed_handshake(&audit, &failures, peer, e.to_string()).await,
+        Err(_) => {
+            return log_failed_handshake(&audit, &failures, peer, "handshake timed out".into())
+                .await
+        }
+    };
+    let Some(certificate) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|c| c.as_ref().to_vec())
+    else {
+        // The verifier demands a certificate; this is only belt and braces.
+        return log_failed_handshake(&audit, &failures, peer, "no client certificate".into()).await;
+    };
+    let identity = AgencyIdentity {
+        name: agency_name(&certificate).unwrap_or_default(),
+        cert_fingerprint: crate::evidence::certificate_fingerprint(&certificate),
+    };
+    let service = router.layer(axum::Extension(Caller { identity, peer }));
+    let service = hyper_util::service::TowerToHyperService::new(service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "relay connection ended with an error");
+            }
+        }
+        _ = shutdown.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+        }
+    }
+}
+
+/// Who is calling: the verified agency and the peer address.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub identity: AgencyIdentity,
+    pub peer: SocketAddr,
+}
+
+async fn log_failed_handshake(
+    audit: &AuditLog,
+    failures: &AuditThrottle,
+    peer: SocketAddr,
+    error: String,
+) {
+    tracing::info!(%peer, %error, "relay: TLS handshake refused");
+    let key = peer.ip().to_string();
+    let Some(suppressed) = failures.admit(&key) else {
+        return;
+    };
+    let mut details = serde_json::json!({ "peer": peer.to_string() });
+    if suppressed > 0 {
+        details["earlier_failures_not_logged_individually"] = suppressed.into();
+    }
+    let event = AuditEvent::new(
+        Component::Relay,
+        EventType::AuthFailure,
+        Identity::anonymous(),
+    )
+    .outcome(Outcome::refused(format!("TLS handshake: {error}")))
+    .details(details);
+    if let Err(e) = audit.append(event).await {
+        tracing::error!(error = %e, "cannot write to the audit log");
+    }
+}

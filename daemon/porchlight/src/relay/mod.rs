@@ -1,0 +1,131 @@
+//! The police relay endpoint: HTTPS with mandatory client certificates on
+//! `[relay] listen`, speaking docs/relay-protocol.md. It is the only way in
+//! for an agency, and everything it does about footage goes through
+//! [`crate::policy::decide`] and the owner's answers in [`crate::requests`].
+
+pub mod api;
+mod delivery;
+pub mod enrolment;
+pub mod listener;
+pub mod throttle;
+pub mod tls;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
+use crate::config::Config;
+use crate::evidence::EvidenceSettings;
+use crate::policy::Policy;
+use crate::requests::RequestService;
+
+/// Calls one certificate may make per minute.
+pub const CALLS_PER_MINUTE: u32 = 60;
+
+type PackageKey = (String, String);
+
+/// What the relay handlers share.
+pub struct RelayState {
+    pub policy: Policy,
+    pub requests: RequestService,
+    pub audit: AuditLog,
+    pub evidence: Arc<EvidenceSettings>,
+    pub data_dir: PathBuf,
+    pub max_clip_us: i64,
+    rate: throttle::RateLimiter,
+    /// Shared by the listener (failed handshakes, per address) and the API
+    /// (refused calls, per certificate).
+    refusals: Arc<throttle::AuditThrottle>,
+    preparing: Arc<Mutex<HashSet<PackageKey>>>,
+}
+
+impl RelayState {
+    pub fn new(
+        config: &Config,
+        requests: RequestService,
+        audit: AuditLog,
+        evidence: Arc<EvidenceSettings>,
+    ) -> RelayState {
+        RelayState {
+            policy: Policy::from_config(config),
+            requests,
+            audit,
+            evidence,
+            data_dir: config.data_dir.clone(),
+            max_clip_us: config.export.max_clip.as_micros() as i64,
+            rate: throttle::RateLimiter::new(CALLS_PER_MINUTE),
+            refusals: Arc::new(throttle::AuditThrottle::new()),
+            preparing: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    fn preparing_handle(&self) -> Arc<Mutex<HashSet<PackageKey>>> {
+        self.preparing.clone()
+    }
+}
+
+/// Starts the relay listener when `[relay] listen` is set; returns its task.
+pub async fn start(
+    config: &Config,
+    state: Arc<RelayState>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(listen) = config.relay.listen else {
+        return Ok(None);
+    };
+    let agency_ca = config
+        .relay
+        .agency_ca
+        .as_ref()
+        .context("`relay.agency_ca` is required when `relay.listen` is set")?;
+    let device = &state.evidence.device;
+    let tls = tls::server_config(
+        agency_ca,
+        device.certificate_der(),
+        device.private_key_pem(),
+    )?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for the relay on {listen}"))?;
+    tracing::info!(%listen, agency_ca = %agency_ca.display(), "relay listener: mutual TLS");
+    let router = api::router(state.clone());
+    let audit = state.audit.clone();
+    let failures = state.refusals.clone();
+    let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown.clone()));
+    Ok(Some(tokio::spawn(async move {
+        listener::serve(listener, tls, router, audit, failures, shutdown).await;
+        summaries.abort();
+    })))
+}
+
+/// Once a minute, one audit entry per caller for refusals that a flood made
+/// too many to log one by one: every refusal is accounted for.
+async fn write_refusal_summaries(state: Arc<RelayState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => {}
+        }
+        for (caller, count) in state.refusals.drain() {
+            // The caller is a certificate fingerprint or, for failed
+            // handshakes, an address.
+            let event = AuditEvent::new(Component::Relay, EventType::RequestRefused, Identity::anonymous())
+                .outcome(Outcome::refused(format!(
+                    "{count} further refused calls or handshakes from {caller} (flood: counted, not logged one by one)"
+                )))
+                .details(serde_json::json!({ "caller": caller, "refused_calls": count }));
+            if let Err(e) = state.audit.append(event).await {
+                tracing::error!(error = %e, "cannot write to the audit log");
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! TLS for the relay listener: the box presents its device certificate and
+//! accepts only clients whose certificate chains to the agency CA pinned at
+//! enrolment. A client without one fails the handshake; no HTTP is spoken.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use x509_cert::der::Decode;
+
+/// Why the relay's TLS could not be set up; names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("agency CA file {path}: {error}")]
+    AgencyCa { path: String, error: String },
+    #[error("device key: {0}")]
+    DeviceKey(String),
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+/// The rustls server config for the relay listener.
+pub fn server_config(
+    agency_ca: &Path,
+    device_cert_der: &[u8],
+    device_key_pem: &str,
+) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca_error = |error: String| TlsSetupError::AgencyCa {
+        path: agency_ca.display().to_string(),
+        error,
+    };
+    let ca_pem = std::fs::read(agency_ca).map_err(|e| ca_error(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca_pem) {
+        let cert = cert.map_err(|e| ca_error(format!("not PEM certificates: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ca_error(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(ca_error("holds no certificate".into()));
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| ca_error(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(device_key_pem.as_bytes())
+        .map_err(|e| TlsSetupError::DeviceKey(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![CertificateDer::from(device_cert_der.to_vec())], key)
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The agency a verified client certificate speaks for: its subject's
+/// Organization (O), else its Common Name (CN).
+pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
+    use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
+    const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.10");
+    const COMMON_NAME: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.3");
+    let cert = x509_cert::Certificate::from_der(certificate_der).ok()?;
+    let value_of = |oid| {
+        cert.tbs_certificate.subject.0.iter().find_map(|rdn| {
+            rdn.0.iter().find(|atv| atv.oid == oid).and_then(|atv| {
+                Utf8StringRef::try_from(&atv.value)
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|_| {
+                        PrintableStringRef::try_from(&atv.value).map(|s| s.as_str().to_string())
+                    })
+                    .ok()
+            })
+        })
+    };
+    value_of(ORGANIZATION)
+        .or_else(|| value_of(COMMON_NAME))
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+}
