@@ -1,5 +1,10 @@
 //! `cargo run --release -p porchlight-bench -- --streams 1,16,64 --seconds 60`
 //! `cargo run --release -p porchlight-bench -- --export 3600`
+//! `cargo run --release -p porchlight-bench -- --decide`
+//!
+//! Decide mode: p50/p99 of the policy gate, `policy::decide()`, in-process,
+//! against parsing the same request bodies (see `decide.rs`). The HTTPS
+//! round trip over mutual TLS (`--relay ADDR`) waits for the relay listener.
 //!
 //! Export mode: fills the store with an hour (or the given seconds) of one
 //! 4 Mbit/s camera through the real write path, then times a clip of all of
@@ -21,6 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 
+mod decide;
+mod latency;
+
 #[derive(Parser)]
 struct Args {
     /// Comma-separated stream counts.
@@ -38,6 +46,15 @@ struct Args {
     /// Export benchmark over this many seconds of footage instead.
     #[arg(long)]
     export: Option<u64>,
+    /// Policy-gate benchmark instead (in-process; needs no porchlight binary).
+    #[arg(long)]
+    decide: bool,
+    /// Timed calls per row of the --decide table.
+    #[arg(long, default_value_t = 200_000)]
+    decide_samples: usize,
+    /// Distinct random requests the --decide samples cycle through.
+    #[arg(long, default_value_t = 10_000)]
+    decide_requests: usize,
 }
 
 /// CPU and memory of a set of processes over one run.
@@ -49,6 +66,9 @@ struct Usage {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.decide {
+        return decide::run(args.decide_samples, args.decide_requests);
+    }
     let porchlight = match &args.porchlight {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("porchlight"),

@@ -2,6 +2,9 @@
 //! a subprocess, plain HTTP over a real socket, ffprobe on what it wrote.
 #![allow(dead_code)]
 
+pub mod pki;
+pub mod relay_client;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
