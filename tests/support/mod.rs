@@ -507,11 +507,22 @@ pub struct Recorded {
 /// Records at least `seconds` of the simulated camera; `extra_config` is
 /// added as TOML before the camera table.
 pub async fn record(seconds: f64, extra_config: &str, max_bytes: &str) -> Recorded {
+    record_camera(seconds, extra_config, max_bytes, "").await
+}
+
+/// As [`record`], with `camera_config` added to the camera's table
+/// (sharing level, location, ...).
+pub async fn record_camera(
+    seconds: f64,
+    extra_config: &str,
+    max_bytes: &str,
+    camera_config: &str,
+) -> Recorded {
     let dir = tempfile::tempdir().expect("tempdir");
     let cam = simcam(porchlight_simcam::Clip::Sd, true).await;
     let text = format!(
         "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"100MB\"\nmax_bytes = \"{max_bytes}\"\n[storage]\nsegment_duration = \"4s\"\n{extra_config}\n\
-         [[cameras]]\nname = \"porch\"\nurl = \"{}\"\n",
+         [[cameras]]\nname = \"porch\"\nurl = \"{}\"\n{camera_config}\n",
         dir.path().join("data").display(),
         cam.url("porch")
     );

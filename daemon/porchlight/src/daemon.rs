@@ -85,8 +85,25 @@ pub async fn run(
     let evidence = crate::evidence::EvidenceSettings::load(&config)
         .context("cannot load or create the device key")?;
     tracing::info!(fingerprint = %evidence.device.fingerprint(), "device key");
+    let evidence = Arc::new(evidence);
+
+    // The police relay, when configured: its own mutual-TLS listener.
+    crate::relay::enrolment::audit_pinned_cas(&config, &audit)
+        .await
+        .context("cannot read the pinned agency CA")?;
+    let relay_state = Arc::new(crate::relay::RelayState::new(
+        &config,
+        requests.clone(),
+        audit.clone(),
+        evidence.clone(),
+    ));
+    let relay = crate::relay::start(&config, relay_state.clone(), shutdown_rx.clone()).await?;
+    let relay_packages = relay
+        .is_some()
+        .then(|| crate::relay::spawn_package_maker(relay_state, shutdown_rx.clone()));
+
     let router = crate::http::router(crate::http::AppState {
-        evidence: Arc::new(evidence),
+        evidence,
         health: health.clone(),
         data_dir: config.data_dir.clone(),
         max_clip_us: config.export.max_clip.as_micros() as i64,
@@ -135,6 +152,9 @@ pub async fn run(
     crate::notify::notify("STOPPING=1");
     let _ = shutdown_tx.send(true);
     for task in ingest {
+        let _ = task.await;
+    }
+    for task in [relay, relay_packages].into_iter().flatten() {
         let _ = task.await;
     }
     if let Some(watchdog) = watchdog {

@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The police relay: enrol with an agency (pin its CA).
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
     /// Police footage requests: list them, approve or deny (through the
     /// running daemon, or on the files when it is not running).
     Requests {
@@ -108,6 +113,23 @@ enum Command {
     },
     /// Serve the built-in simulated camera over RTSP (for tests and benchmarks).
     Simcam(porchlight_simcam::SimCamArgs),
+}
+
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Pin the agency's CA certificate (copied to `[relay] agency_ca`) and
+    /// record the relay's URL. Prints this box's certificate fingerprint, to
+    /// give the agency. The daemon applies it (and logs it) at its next start.
+    Enroll {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// PEM file of the agency CA; default: the configured `agency_ca`.
+        #[arg(long)]
+        agency_ca: Option<PathBuf>,
+        /// The relay's https URL.
+        #[arg(long)]
+        relay_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -314,6 +336,34 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command } => audit(command),
         Command::Requests { command } => requests(command),
+        Command::Relay {
+            command:
+                RelayCommand::Enroll {
+                    config,
+                    agency_ca,
+                    relay_url,
+                },
+        } => {
+            let config = Config::load(&config)?;
+            let enrolment = porchlight::relay::enrolment::enroll(
+                &config,
+                agency_ca.as_deref(),
+                relay_url.as_deref(),
+            )?;
+            let device = porchlight::evidence::EvidenceSettings::load(&config)?;
+            for ca in &enrolment.agency_cas {
+                println!("pinned agency CA: {} (sha256 {})", ca.agency, ca.sha256);
+            }
+            if let Some(url) = &enrolment.relay_url {
+                println!("relay: {url}");
+            }
+            println!(
+                "this box: certificate sha256 {} (give it to the agency; it signs every evidence package)",
+                device.device.fingerprint()
+            );
+            println!("restart the daemon to apply; the change goes into the audit log");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)

@@ -99,7 +99,8 @@ pub async fn start(
     let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown.clone()));
     Ok(Some(tokio::spawn(async move {
         listener::serve(listener, tls, router, audit, failures, shutdown).await;
-        summaries.abort();
+        // It writes the last summary as the daemon stops.
+        let _ = summaries.await;
     })))
 }
 
@@ -128,4 +129,33 @@ async fn write_refusal_summaries(state: Arc<RelayState>, mut shutdown: watch::Re
             return;
         }
     }
+}
+
+/// Makes the evidence packages of requests as soon as the owner approves
+/// them, so the agency's download is ready when it polls.
+pub fn spawn_package_maker(
+    state: Arc<RelayState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut events = state.requests.bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = shutdown.changed() => return,
+            };
+            let id = match event {
+                Ok(crate::events::DaemonEvent::RequestChanged { id, .. }) => id,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let store = state.requests.store.clone();
+            match tokio::task::spawn_blocking(move || store.get(&id)).await {
+                Ok(Ok(Some(stored))) => delivery::prepare_servable(&state, &stored),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "relay: cannot read a changed request"),
+                Err(e) => tracing::warn!(error = %e, "relay: request lookup failed"),
+            }
+        }
+    })
 }

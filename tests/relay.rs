@@ -1,0 +1,455 @@
+//! An investigator's relay asks a home for footage over mutual TLS. The
+//! owner's policy decides: an emergency on an `emergency_auto` camera is
+//! served at once; a consent request on an `on_request` camera waits for the
+//! owner. The package verifies offline. Every call is in the owner's audit
+//! log.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::pki::TestPki;
+use support::relay_client::{footage_request, Basis, RelayClient, Response};
+use support::{free_port, porchlight, wait_until, Recorded};
+
+struct Relay {
+    rec: Recorded,
+    pki: TestPki,
+    _pki_dir: tempfile::TempDir,
+    addr: std::net::SocketAddr,
+}
+
+impl Relay {
+    fn data_dir(&self) -> PathBuf {
+        self.rec.dir.path().join("data")
+    }
+
+    fn client(&self, identity: Option<&support::pki::ClientIdentity>) -> RelayClient {
+        RelayClient::from_files(
+            self.addr,
+            &self.data_dir().join("device-cert.pem"),
+            identity.map(|i| (i.cert_path.as_path(), i.key_path.as_path())),
+        )
+        .expect("client config")
+    }
+
+    fn officer(&self) -> RelayClient {
+        self.client(Some(&self.pki.client))
+    }
+
+    fn config(&self) -> String {
+        self.rec.daemon.config_path.display().to_string()
+    }
+
+    fn audit(&self) -> Vec<serde_json::Value> {
+        let (status, body) = support::http_get(self.rec.daemon.http, "/api/audit?limit=1000")
+            .expect("GET /api/audit");
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+        page["entries"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+async fn relay(sharing: &str, policy: &str) -> Relay {
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::generate(pki_dir.path());
+    let port = free_port();
+    let extra = format!(
+        "[relay]\nlisten = \"127.0.0.1:{port}\"\nagency_ca = \"{}\"\n[policy]\n{policy}\n",
+        pki.agency_ca_path.display()
+    );
+    let camera = format!(
+        "sharing = \"{sharing}\"\nlocation = {{ lat = 32.7767, lon = -96.7970 }}\naudio_to_police = true\n"
+    );
+    let rec = support::record_camera(4.0, &extra, "1GB", &camera).await;
+    Relay {
+        rec,
+        pki,
+        _pki_dir: pki_dir,
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+    }
+}
+
+/// A request for the last 15 minutes (the footage is the last few seconds).
+fn recent() -> support::relay_client::FootageRequestBody {
+    footage_request().window_ending_ago(Duration::ZERO, Duration::from_secs(15 * 60))
+}
+
+fn package_url(status: &serde_json::Value, camera: &str) -> Option<String> {
+    status["cameras"]
+        .as_array()?
+        .iter()
+        .find(|c| c["camera"] == camera)?["package"]["url"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Polls the request until its package for `camera` downloads.
+fn download_when_ready(client: &RelayClient, id: &str) -> (String, Response) {
+    let mut found = None;
+    wait_until(Duration::from_secs(60), "the evidence package", || {
+        let status = client
+            .get(&format!("/v1/requests/{id}"), &[])
+            .expect("status");
+        assert_eq!(status.status, 200, "{}", status.text());
+        let Some(url) = package_url(&status.json(), "porch") else {
+            return false;
+        };
+        let download = client.get(&url, &[]).expect("download");
+        if download.status == 503 {
+            return false;
+        }
+        found = Some((url, download));
+        true
+    });
+    found.expect("package")
+}
+
+fn verify(path: &Path, fingerprint: &str) -> (i32, String) {
+    let (code, out, err) = porchlight(&[
+        "verify",
+        path.to_str().expect("utf-8"),
+        "--expect-fingerprint",
+        fingerprint,
+    ]);
+    (code, format!("{out}{err}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_on_an_emergency_auto_camera_is_served_at_once_and_verifies() {
+    let relay = relay("emergency_auto", "").await;
+    let officer = relay.officer();
+    tokio::task::block_in_place(|| {
+        // Who is this box? Its fingerprint is what signs the evidence.
+        let device = officer.get("/v1/device", &[]).expect("device");
+        assert_eq!(device.status, 200, "{}", device.text());
+        let device = device.json();
+        assert_eq!(device["cameras"][0]["camera"], "porch");
+        let fingerprint = device["device"]["cert_fingerprint"]
+            .as_str()
+            .and_then(|f| f.strip_prefix("sha256:"))
+            .expect("fingerprint")
+            .to_string();
+
+        let created = officer
+            .post_json("/v1/requests", &recent().basis(Basis::Emergency).to_json())
+            .expect("POST");
+        assert_eq!(created.status, 201, "{}", created.text());
+        let body = created.json();
+        assert_eq!(body["status"], "approved", "{body}");
+        assert_eq!(body["cameras"][0]["status"], "approved", "{body}");
+        let id = body["id"].as_str().expect("id").to_string();
+        assert_eq!(
+            created.header("location"),
+            Some(format!("/v1/requests/{id}").as_str())
+        );
+
+        let (url, package) = download_when_ready(&officer, &id);
+        assert_eq!(package.status, 200, "{}", package.text());
+        assert_eq!(package.header("content-type"), Some("application/x-tar"));
+        let path = relay.rec.dir.path().join("delivered.tar");
+        std::fs::write(&path, &package.body).expect("write");
+        let (code, out) = verify(&path, &fingerprint);
+        assert_eq!(code, 0, "the delivered package verifies offline: {out}");
+
+        // Range: a slice is the same bytes as the whole.
+        let part = officer
+            .get(&url, &[("Range", "bytes=1000-1999")])
+            .expect("range");
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, package.body[1000..2000]);
+
+        // The token belongs to this certificate, request and camera only.
+        let other = relay.client(Some(&relay.pki.other_agency_client));
+        let stolen = other.get(&url, &[]).expect("download");
+        assert_eq!(stolen.status, 403, "{}", stolen.text());
+        assert_eq!(stolen.error_code().as_deref(), Some("invalid_token"));
+        let forged = url.replace("token=", "token=x");
+        let forged = officer.get(&forged, &[]).expect("download");
+        assert_eq!(forged.error_code().as_deref(), Some("invalid_token"));
+        let traversal = url.replace("/packages/porch", "/packages/..%2Findex.sqlite3");
+        let traversal = officer.get(&traversal, &[]).expect("download");
+        assert_eq!(traversal.status, 403, "{}", traversal.text());
+
+        // The owner's audit log holds the request, the download and the refusals.
+        let audit = relay.audit();
+        let of = |event: &str| audit.iter().filter(|e| e["event"] == event).count();
+        assert!(of("request_received") >= 1, "{audit:?}");
+        let downloads: Vec<_> = audit.iter().filter(|e| e["event"] == "download").collect();
+        assert_eq!(
+            downloads.len(),
+            2,
+            "whole and ranged downloads: {downloads:?}"
+        );
+        assert_eq!(downloads[0]["bytes_served"], package.body.len() as u64);
+        assert_eq!(downloads[0]["identity"]["agency"], support::pki::AGENCY);
+        assert!(
+            of("auth_failure") >= 3,
+            "refused tokens are logged: {audit:?}"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_request_waits_for_the_owner_and_is_served_after_approval() {
+    let relay = relay("on_request", "").await;
+    let officer = relay.officer();
+    tokio::task::block_in_place(|| {
+        let created = officer
+            .post_json("/v1/requests", &recent().basis(Basis::Consent).to_json())
+            .expect("POST");
+        assert_eq!(created.status, 201, "{}", created.text());
+        let body = created.json();
+        assert_eq!(body["status"], "pending", "{body}");
+        assert!(
+            package_url(&body, "porch").is_none(),
+            "nothing before the owner says yes"
+        );
+        let id = body["id"].as_str().expect("id").to_string();
+
+        // The owner approves with the CLI (through the running daemon).
+        let (code, out, err) = porchlight(&["requests", "approve", "-c", &relay.config(), &id]);
+        assert_eq!(code, 0, "{out}{err}");
+
+        let status = officer
+            .get(&format!("/v1/requests/{id}"), &[])
+            .expect("status");
+        assert_eq!(status.json()["status"], "approved", "{}", status.text());
+        let (_, package) = download_when_ready(&officer, &id);
+        assert_eq!(package.status, 200);
+
+        // Another agency cannot even see the request.
+        let other = relay.client(Some(&relay.pki.other_agency_client));
+        let peek = other
+            .get(&format!("/v1/requests/{id}"), &[])
+            .expect("status");
+        assert_eq!(peek.status, 404, "{}", peek.text());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_are_refused_and_logged_and_get_no_footage() {
+    let relay = relay("emergency_auto", "").await;
+    tokio::task::block_in_place(|| {
+        // Certificates: none, another CA's, expired. The handshake fails.
+        for (label, client) in [
+            ("no certificate", relay.client(None)),
+            ("foreign CA", relay.client(Some(&relay.pki.foreign_client))),
+            ("expired", relay.client(Some(&relay.pki.expired_client))),
+        ] {
+            let result = client.get("/v1/device", &[]);
+            assert!(
+                matches!(&result, Err(e) if e.is_handshake_failure()),
+                "{label}: {result:?}"
+            );
+        }
+
+        let officer = relay.officer();
+        let refused = |body: serde_json::Value, status: u16, code: &str, field: Option<&str>| {
+            let response = officer.post_json("/v1/requests", &body).expect("POST");
+            assert_eq!(response.status, status, "{code}: {}", response.text());
+            assert_eq!(
+                response.error_code().as_deref(),
+                Some(code),
+                "{}",
+                response.text()
+            );
+            if let Some(field) = field {
+                assert!(
+                    response.error_field().is_some_and(|f| f.starts_with(field)),
+                    "names `{field}`: {}",
+                    response.text()
+                );
+            }
+        };
+        let now = porchlight::time::now_utc_us();
+        let hour = 3_600_000_000;
+        // Windows: too long, in the future, inverted.
+        refused(
+            recent().window_us(now - 13 * hour, now).to_json(),
+            400,
+            "invalid_field",
+            Some("window"),
+        );
+        refused(
+            recent().window_us(now + hour, now + 2 * hour).to_json(),
+            400,
+            "invalid_field",
+            Some("window"),
+        );
+        refused(
+            recent().window_us(now, now - hour).to_json(),
+            400,
+            "invalid_field",
+            Some("window"),
+        );
+        // Forged settings in the body are refused, never obeyed.
+        let mut forged = recent().to_json();
+        forged["sharing_level"] = "emergency_live".into();
+        refused(forged, 400, "unknown_field", Some("sharing_level"));
+        let mut forged = recent().to_json();
+        forged["privacy"] = false.into();
+        refused(forged, 400, "unknown_field", Some("privacy"));
+        // A body naming another agency than the certificate.
+        refused(
+            recent().agency("Other PD").to_json(),
+            403,
+            "agency_mismatch",
+            None,
+        );
+        // Oversized and non-JSON bodies.
+        let big = vec![b'a'; 70 * 1024];
+        let response = officer
+            .request(
+                "POST",
+                "/v1/requests",
+                &[("Content-Type", "application/json")],
+                &big,
+            )
+            .expect("POST");
+        assert_eq!(response.status, 413, "{}", response.text());
+        let response = officer
+            .request(
+                "POST",
+                "/v1/requests",
+                &[("Content-Type", "text/plain")],
+                b"hi",
+            )
+            .expect("POST");
+        assert_eq!(response.status, 415, "{}", response.text());
+        // Path traversal in ids.
+        for path in [
+            "/v1/requests/..%2F..%2Fetc%2Fpasswd",
+            "/v1/requests/req_../packages/porch?token=a",
+        ] {
+            let response = officer.get(path, &[]).expect("GET");
+            assert!(
+                matches!(response.status, 403 | 404),
+                "{path}: {}",
+                response.text()
+            );
+        }
+        // Far away: in scope of no camera; nothing is served.
+        let far = officer
+            .post_json(
+                "/v1/requests",
+                &recent()
+                    .basis(Basis::Emergency)
+                    .location(29.76, -95.37, 250.0)
+                    .case_id("far-1")
+                    .to_json(),
+            )
+            .expect("POST");
+        assert_eq!(far.status, 201, "{}", far.text());
+        assert!(
+            package_url(&far.json(), "porch").is_none(),
+            "{}",
+            far.text()
+        );
+
+        // A slow client (45 bytes of headers over 18 s) is cut off after
+        // the 10 s header timeout instead of holding the connection.
+        let slow = officer
+            .clone()
+            .with_timeout(Duration::from_secs(30))
+            .send_slowly(
+                b"GET /v1/device HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+                Duration::from_millis(400),
+            )
+            .expect("slow send");
+        assert!(
+            slow.cut_off && slow.elapsed < Duration::from_secs(16),
+            "{slow:?}"
+        );
+
+        // Every refusal is in the owner's audit log.
+        let audit = relay.audit();
+        let refusals = audit
+            .iter()
+            .filter(|e| e["outcome"]["result"] == "refused")
+            .count();
+        assert!(refusals >= 12, "refusals logged: {refusals} in {audit:?}");
+        assert!(
+            audit.iter().all(|e| e["event"] != "download"),
+            "no footage served"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_rate_limited_while_recording_goes_on() {
+    let relay = relay("emergency_auto", "").await;
+    tokio::task::block_in_place(|| {
+        let frames_before = relay.rec.daemon.metric(
+            "porchlight_frames_total",
+            &[("camera", "porch"), ("stream", "main")],
+        );
+        let officer = relay.officer();
+        let started = std::time::Instant::now();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let client = officer.clone().with_timeout(Duration::from_secs(10));
+                std::thread::spawn(move || {
+                    let mut statuses = std::collections::HashMap::<u16, u32>::new();
+                    for _ in 0..2_500 {
+                        let status = client.get("/v1/device", &[]).map(|r| r.status).unwrap_or(0);
+                        *statuses.entry(status).or_default() += 1;
+                    }
+                    statuses
+                })
+            })
+            .collect();
+        let mut statuses = std::collections::HashMap::<u16, u32>::new();
+        for thread in threads {
+            for (status, n) in thread.join().expect("thread") {
+                *statuses.entry(status).or_default() += n;
+            }
+        }
+        let elapsed = started.elapsed();
+        eprintln!("10,000 calls in {elapsed:?}: {statuses:?}");
+        assert_eq!(statuses.get(&200).copied().unwrap_or(0), 60, "{statuses:?}");
+        assert_eq!(
+            statuses.get(&429).copied().unwrap_or(0),
+            10_000 - 60,
+            "{statuses:?}"
+        );
+
+        // The box kept recording through it.
+        let frames_after = relay.rec.daemon.metric(
+            "porchlight_frames_total",
+            &[("camera", "porch"), ("stream", "main")],
+        );
+        assert!(
+            frames_after - frames_before >= elapsed.as_secs_f64() * 30.0 * 0.8,
+            "recording went on: {frames_before} -> {frames_after} in {elapsed:?}"
+        );
+    });
+    // Every refused call is accounted for in the audit log: some one by
+    // one, the rest counted in a summary written at the latest on stop.
+    let config = relay.config();
+    let Relay { rec, .. } = relay;
+    rec.daemon.stop();
+    let (code, out, err) = porchlight(&["audit", "show", "-c", &config, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut individually = 0u64;
+    let mut summarised = 0u64;
+    for line in out.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("json line");
+        if entry["event"] != "request_refused" {
+            continue;
+        }
+        match entry["details"]["refused_calls"].as_u64() {
+            Some(n) => summarised += n,
+            None => individually += 1,
+        }
+        summarised += entry["details"]["earlier_refusals_not_logged_individually"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    assert_eq!(
+        individually + summarised,
+        10_000 - 60,
+        "{individually} + {summarised}"
+    );
+}
