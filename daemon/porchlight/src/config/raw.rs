@@ -55,6 +55,7 @@ pub(super) struct RawPolicy {
 pub(super) struct RawRelay {
     pub listen: Option<Spanned<SocketAddr>>,
     pub agency_ca: Option<Spanned<String>>,
+    pub calls_per_minute: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +301,7 @@ fn render_policy(out: &mut String, config: &Config) {
     if let Some(ca) = &config.relay.agency_ca {
         let _ = writeln!(out, "agency_ca = {}", quote(&ca.to_string_lossy()));
     }
+    let _ = writeln!(out, "calls_per_minute = {}", config.relay.calls_per_minute);
 }
 
 fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {

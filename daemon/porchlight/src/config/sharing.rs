@@ -47,6 +47,8 @@ pub struct RelayConfig {
     /// PEM file of the CA that signs agency client certificates (existence
     /// is checked when the listener starts).
     pub agency_ca: Option<PathBuf>,
+    /// Calls one agency certificate may make per minute (60 by default).
+    pub calls_per_minute: u32,
 }
 
 /// One camera's police-sharing settings.
@@ -245,7 +247,22 @@ pub(super) fn validate_relay(
         }
         None => None,
     };
-    Ok(RelayConfig { listen, agency_ca })
+    let calls_per_minute = match raw.calls_per_minute {
+        Some(n) if !(1..=100_000).contains(n.get_ref()) => {
+            return Err(error(
+                "relay.calls_per_minute".into(),
+                Some(n.span()),
+                format!("{} is not between 1 and 100000", n.get_ref()),
+            ))
+        }
+        Some(n) => *n.get_ref() as u32,
+        None => 60,
+    };
+    Ok(RelayConfig {
+        listen,
+        agency_ca,
+        calls_per_minute,
+    })
 }
 
 /// Takes the sharing keys out of one `[[cameras]]` table.

@@ -166,7 +166,7 @@ impl RelayState {
                     "too_many_requests",
                     format!(
                         "more than {} calls a minute from this certificate",
-                        super::CALLS_PER_MINUTE
+                        self.rate.per_minute()
                     ),
                 )
                 .retry_after(wait)

@@ -24,9 +24,6 @@ use crate::evidence::EvidenceSettings;
 use crate::policy::Policy;
 use crate::requests::RequestService;
 
-/// Calls one certificate may make per minute.
-pub const CALLS_PER_MINUTE: u32 = 60;
-
 type PackageKey = (String, String);
 
 /// What the relay handlers share.
@@ -58,7 +55,7 @@ impl RelayState {
             evidence,
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
-            rate: throttle::RateLimiter::new(CALLS_PER_MINUTE),
+            rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
         }

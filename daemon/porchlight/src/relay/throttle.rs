@@ -23,6 +23,10 @@ impl RateLimiter {
         }
     }
 
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
     /// `Ok` to go ahead, or `Err(seconds)` until the caller may try again.
     pub fn check(&self, caller: &str) -> Result<(), u64> {
         let now = Instant::now();
