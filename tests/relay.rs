@@ -168,6 +168,9 @@ async fn an_emergency_on_an_emergency_auto_camera_is_served_at_once_and_verifies
         let forged = url.replace("token=", "token=x");
         let forged = officer.get(&forged, &[]).expect("download");
         assert_eq!(forged.error_code().as_deref(), Some("invalid_token"));
+        let other_camera = url.replace("/packages/porch", "/packages/garage");
+        let other_camera = officer.get(&other_camera, &[]).expect("download");
+        assert_eq!(other_camera.status, 403, "{}", other_camera.text());
         let traversal = url.replace("/packages/porch", "/packages/..%2Findex.sqlite3");
         let traversal = officer.get(&traversal, &[]).expect("download");
         assert_eq!(traversal.status, 403, "{}", traversal.text());
@@ -348,6 +351,27 @@ async fn hostile_clients_are_refused_and_logged_and_get_no_footage() {
             far.text()
         );
 
+        // A radius over the owner's maximum.
+        refused(
+            recent().location(32.7767, -96.7970, 5_000.0).to_json(),
+            400,
+            "invalid_field",
+            Some("radius_m"),
+        );
+        // At most two requests per case (the default): the third is refused.
+        for _ in 0..2 {
+            let ok = officer
+                .post_json("/v1/requests", &recent().case_id("repeat-1").to_json())
+                .expect("POST");
+            assert_eq!(ok.status, 201, "{}", ok.text());
+        }
+        refused(
+            recent().case_id("repeat-1").to_json(),
+            409,
+            "case_limit_reached",
+            None,
+        );
+
         // A slow client (45 bytes of headers over 18 s) is cut off after
         // the 10 s header timeout instead of holding the connection.
         let slow = officer
@@ -452,4 +476,83 @@ async fn a_flood_is_rate_limited_while_recording_goes_on() {
         10_000 - 60,
         "{individually} + {summarised}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_the_owners_policy_is_in_the_audit_log() {
+    let relay = relay("on_request", "").await;
+    let http = relay.rec.daemon.http;
+    let config_path = relay.rec.daemon.config_path.clone();
+    let policy_entries = |relay_audit: &[serde_json::Value]| {
+        relay_audit
+            .iter()
+            .filter(|e| e["event"] == "policy_change")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let first = tokio::task::block_in_place(|| policy_entries(&relay.audit()));
+    assert_eq!(
+        first.len(),
+        1,
+        "the policy in force at first start: {first:?}"
+    );
+
+    // The owner turns sharing off by editing the config and restarting.
+    let Relay {
+        rec,
+        pki,
+        _pki_dir,
+        addr,
+    } = relay;
+    let Recorded {
+        dir,
+        daemon,
+        cam,
+        first_us,
+    } = rec;
+    daemon.stop();
+    let text = std::fs::read_to_string(&config_path).expect("config");
+    std::fs::write(
+        &config_path,
+        text.replace("sharing = \"on_request\"", "sharing = \"off\""),
+    )
+    .expect("write");
+    let daemon = tokio::task::block_in_place(|| {
+        support::Daemon::start_with(config_path.clone(), http, dir.path())
+    });
+    let relay = Relay {
+        rec: Recorded {
+            dir,
+            daemon,
+            cam,
+            first_us,
+        },
+        pki,
+        _pki_dir,
+        addr,
+    };
+    let entries = tokio::task::block_in_place(|| policy_entries(&relay.audit()));
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let change = &entries[1]["details"];
+    assert_eq!(
+        change["previous"]["cameras"][0]["level"], "on_request",
+        "{change}"
+    );
+    assert_eq!(change["now"]["cameras"][0]["level"], "off", "{change}");
+
+    // And a restart without a change adds nothing.
+    let Relay { rec, .. } = relay;
+    let Recorded { dir, daemon, .. } = rec;
+    daemon.stop();
+    let daemon = tokio::task::block_in_place(|| {
+        support::Daemon::start_with(config_path.clone(), http, dir.path())
+    });
+    let (_, body) =
+        tokio::task::block_in_place(|| support::http_get(daemon.http, "/api/audit?limit=1000"))
+            .expect("audit");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let count = page["entries"].as_array().map_or(0, |e| {
+        e.iter().filter(|e| e["event"] == "policy_change").count()
+    });
+    assert_eq!(count, 2);
 }

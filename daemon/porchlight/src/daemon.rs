@@ -91,6 +91,9 @@ pub async fn run(
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)
         .await
         .context("cannot read the pinned agency CA")?;
+    crate::relay::enrolment::audit_policy(&config, &audit)
+        .await
+        .context("cannot record the sharing policy in the audit log")?;
     let relay_state = Arc::new(crate::relay::RelayState::new(
         &config,
         requests.clone(),

@@ -386,8 +386,28 @@ async fn create_request_inner(
         .await;
     if decision.serves_any() {
         // Served without the owner's say: the owner hears at once (bus,
-        // MQTT, UI) and it stays in the record.
+        // MQTT, UI) and it stays in the record as its own entry.
         tracing::warn!(request = %stored.id, agency = %caller.identity.name, "emergency request served at once");
+        let served: Vec<&str> = stored
+            .servable_cameras()
+            .map(|c| c.camera.as_str())
+            .collect();
+        state
+            .audit_ok(
+                caller,
+                EventType::Decision,
+                Object {
+                    request_id: Some(stored.id.clone()),
+                    window: Some(request.window()),
+                    ..Object::default()
+                },
+                serde_json::json!({
+                    "served_at_once": served,
+                    "why": "emergency request on cameras the owner set to serve emergencies at once",
+                }),
+                0,
+            )
+            .await;
     }
     delivery::prepare_servable(state, &stored);
     let body = status_body(state, caller, &stored).await?;

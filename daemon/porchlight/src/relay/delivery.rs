@@ -129,3 +129,28 @@ pub fn serve(package: Arc<ClipFile>, headers: &HeaderMap) -> (Response, u64) {
     };
     (response, bytes)
 }
+
+/// Deletes packages whose download links have expired (or whose request is
+/// gone): footage handed to the relay does not linger on the box.
+pub fn remove_expired(state: &RelayState, now_us: i64) -> usize {
+    let root = state.data_dir.join("deliveries");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return 0;
+    };
+    let expiry_us = state.policy.download_expiry.as_micros() as i64;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let keep = match state.requests.store.get(&id) {
+            Ok(Some(stored)) => stored.servable_since_us() + expiry_us > now_us,
+            Ok(None) => false,
+            // Unsure: keep it and try again later.
+            Err(_) => true,
+        };
+        if !keep && std::fs::remove_dir_all(entry.path()).is_ok() {
+            tracing::info!(request = %id, "removed expired evidence packages");
+            removed += 1;
+        }
+    }
+    removed
+}

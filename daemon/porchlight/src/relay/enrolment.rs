@@ -112,27 +112,82 @@ pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Resu
         relay_url: load(&config.data_dir).and_then(|e| e.relay_url),
         agency_cas: read_cas(pinned_path)?,
     };
-    let recorded_path = config.data_dir.join("relay").join("audited-enrolment.json");
-    let recorded: Option<Enrolment> = std::fs::read_to_string(&recorded_path)
+    audit_if_changed(
+        audit,
+        &config.data_dir,
+        "enrolment",
+        EventType::Enrolment,
+        serde_json::to_value(&current)?,
+    )
+    .await
+}
+
+/// At start: if the owner's sharing policy (privacy switch, levels,
+/// schedules, limits) differs from what the audit log last recorded, records
+/// it, so every policy change is in the log even when made by editing the
+/// config file.
+pub async fn audit_policy(config: &Config, audit: &AuditLog) -> anyhow::Result<()> {
+    let p = crate::policy::Policy::from_config(config);
+    let cameras: Vec<serde_json::Value> = p
+        .cameras
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "camera": c.name,
+                "level": c.level,
+                "location": c.location,
+                "schedule": format!("{:?}", c.schedule),
+                "outside_schedule": c.outside_schedule,
+                "audio_allowed": c.audio_allowed,
+                "max_clip_s": c.max_clip.map(|d| d.as_secs()),
+            })
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "privacy": p.privacy,
+        "timezone": p.timezone.iana_name(),
+        "max_clip_s": p.max_clip.as_secs(),
+        "limits": format!("{:?}", p.limits),
+        "approval_expiry_s": p.approval_expiry.as_secs(),
+        "download_expiry_s": p.download_expiry.as_secs(),
+        "cameras": cameras,
+    });
+    audit_if_changed(
+        audit,
+        &config.data_dir,
+        "policy",
+        EventType::PolicyChange,
+        summary,
+    )
+    .await
+}
+
+/// Appends an entry with the previous and new `value` when `value` differs
+/// from the one last audited under `name` (kept in `<data_dir>/relay/`).
+async fn audit_if_changed(
+    audit: &AuditLog,
+    data_dir: &Path,
+    name: &str,
+    event: EventType,
+    value: serde_json::Value,
+) -> anyhow::Result<()> {
+    let recorded_path = data_dir.join("relay").join(format!("audited-{name}.json"));
+    let recorded: Option<serde_json::Value> = std::fs::read_to_string(&recorded_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    if recorded.as_ref() == Some(&current) {
+    if recorded.as_ref() == Some(&value) {
         return Ok(());
     }
     audit
         .append(
-            AuditEvent::new(
-                Component::Relay,
-                EventType::Enrolment,
-                Identity::owner(None),
-            )
-            .outcome(Outcome::ok())
-            .details(serde_json::json!({ "previous": recorded, "now": current })),
+            AuditEvent::new(Component::Daemon, event, Identity::owner(None))
+                .outcome(Outcome::ok())
+                .details(serde_json::json!({ "previous": recorded, "now": value })),
         )
         .await?;
     if let Some(dir) = recorded_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&recorded_path, serde_json::to_string_pretty(&current)?)?;
+    std::fs::write(&recorded_path, serde_json::to_string_pretty(&value)?)?;
     Ok(())
 }

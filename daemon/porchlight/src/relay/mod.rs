@@ -129,16 +129,26 @@ async fn write_refusal_summaries(state: Arc<RelayState>, mut shutdown: watch::Re
 }
 
 /// Makes the evidence packages of requests as soon as the owner approves
-/// them, so the agency's download is ready when it polls.
+/// them, so the agency's download is ready when it polls; hourly, removes
+/// packages whose links have expired.
 pub fn spawn_package_maker(
     state: Arc<RelayState>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut events = state.requests.bus.subscribe();
+    let mut cleanup = tokio::time::interval(Duration::from_secs(3600));
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
                 event = events.recv() => event,
+                _ = cleanup.tick() => {
+                    let state = state.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        delivery::remove_expired(&state, crate::time::now_utc_us())
+                    })
+                    .await;
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             let id = match event {
