@@ -122,11 +122,15 @@ pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Resu
     .await
 }
 
-/// At start: if the owner's sharing policy (privacy switch, levels,
+/// At start, with the relay enabled (the only way the policy reaches
+/// anyone): if the owner's sharing policy (privacy switch, levels,
 /// schedules, limits) differs from what the audit log last recorded, records
 /// it, so every policy change is in the log even when made by editing the
 /// config file.
 pub async fn audit_policy(config: &Config, audit: &AuditLog) -> anyhow::Result<()> {
+    if config.relay.listen.is_none() {
+        return Ok(());
+    }
     let p = crate::policy::Policy::from_config(config);
     let cameras: Vec<serde_json::Value> = p
         .cameras
