@@ -1,6 +1,6 @@
 //! Per-call latency samples and their percentiles, shared by the in-process
-//! benchmarks (`--decide`) and, once the relay listener exists, the HTTPS
-//! round trip (`--relay`), so both print comparable figures.
+//! benchmark (`--decide`) and the HTTPS round trip over mutual TLS
+//! (`--relay`), so both print comparable figures.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug)]
 pub struct Summary {
     pub p50: Duration,
+    pub p90: Duration,
     pub p99: Duration,
     pub max: Duration,
 }
@@ -23,6 +24,7 @@ impl Summary {
         };
         Summary {
             p50: rank(50.0),
+            p90: rank(90.0),
             p99: rank(99.0),
             max: samples[samples.len() - 1],
         }
@@ -65,6 +67,7 @@ mod tests {
         let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_nanos).collect();
         let summary = Summary::of(&mut samples);
         assert_eq!(summary.p50, Duration::from_nanos(50));
+        assert_eq!(summary.p90, Duration::from_nanos(90));
         assert_eq!(summary.p99, Duration::from_nanos(99));
         assert_eq!(summary.max, Duration::from_nanos(100));
         let one = Summary::of(&mut [Duration::from_nanos(7)]);

@@ -1,10 +1,19 @@
 //! `cargo run --release -p porchlight-bench -- --streams 1,16,64 --seconds 60`
 //! `cargo run --release -p porchlight-bench -- --export 3600`
 //! `cargo run --release -p porchlight-bench -- --decide`
+//! `cargo build --release -p porchlight && cargo run --release -p porchlight-bench -- --relay`
+//!
+//! Every mode but `--decide` runs the daemon binary found next to this one
+//! (`target/release/porchlight` for a release build; `cargo run -p
+//! porchlight-bench` does not build it) or given with `--porchlight`.
 //!
 //! Decide mode: p50/p99 of the policy gate, `policy::decide()`, in-process,
-//! against parsing the same request bodies (see `decide.rs`). The HTTPS
-//! round trip over mutual TLS (`--relay ADDR`) waits for the relay listener.
+//! against parsing the same request bodies (see `decide.rs`).
+//!
+//! Relay mode: p50/p90/p99/max and throughput of the agency API over mutual
+//! TLS against the running daemon, new connection per call and kept alive,
+//! at several client thread counts, with `GET /v1/device` as the baseline
+//! (see `relay.rs`).
 //!
 //! Export mode: fills the store with an hour (or the given seconds) of one
 //! 4 Mbit/s camera through the real write path, then times a clip of all of
@@ -28,6 +37,17 @@ use clap::Parser;
 
 mod decide;
 mod latency;
+mod relay;
+
+// The relay tests' mutual-TLS client and rcgen PKI, compiled here as they
+// are (one client for tests and benchmark; `relay_client` finds the PKI as
+// `super::pki`). Not everything in them is used here.
+#[allow(dead_code)]
+#[path = "../../tests/support/pki.rs"]
+mod pki;
+#[allow(dead_code)]
+#[path = "../../tests/support/relay_client.rs"]
+mod relay_client;
 
 #[derive(Parser)]
 struct Args {
@@ -55,6 +75,15 @@ struct Args {
     /// Distinct random requests the --decide samples cycle through.
     #[arg(long, default_value_t = 10_000)]
     decide_requests: usize,
+    /// Relay API latency over mutual TLS against the daemon instead.
+    #[arg(long)]
+    relay: bool,
+    /// Comma-separated client thread counts for --relay.
+    #[arg(long, default_value = "1,4,16", value_delimiter = ',')]
+    relay_threads: Vec<usize>,
+    /// Timed calls per endpoint per --relay row, split across its threads.
+    #[arg(long, default_value_t = 2000)]
+    relay_calls: usize,
 }
 
 /// CPU and memory of a set of processes over one run.
@@ -75,9 +104,14 @@ fn main() -> anyhow::Result<()> {
     };
     if !porchlight.exists() {
         bail!(
-            "{} not found: build it first (cargo build --release)",
+            "{} not found: this benchmark runs the daemon binary next to itself, \
+             which `cargo run -p porchlight-bench` does not build. Build it in the same \
+             profile first (`cargo build --release -p porchlight`) or pass --porchlight PATH",
             porchlight.display()
         );
+    }
+    if args.relay {
+        return relay::run(&porchlight, &args.relay_threads, args.relay_calls);
     }
     if let Some(seconds) = args.export {
         return run_export(&porchlight, seconds);
