@@ -556,3 +556,140 @@ async fn every_change_of_the_owners_policy_is_in_the_audit_log() {
     });
     assert_eq!(count, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_switches_take_effect_at_once_and_are_logged() {
+    let relay = relay("on_request", "").await;
+    let http = relay.rec.daemon.http;
+    let officer = relay.officer();
+    let put = |path: &str, body: &str| {
+        tokio::task::block_in_place(|| support::http_send(http, "PUT", path, Some(body)))
+            .expect("PUT")
+    };
+    let registry = || {
+        tokio::task::block_in_place(|| officer.get("/v1/device", &[]))
+            .expect("device")
+            .json()["cameras"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(registry(), 1);
+
+    // Sharing off: the camera disappears from what agencies see.
+    let (status, body) = put("/api/cameras/porch/sharing", r#"{"level":"off"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(registry(), 0);
+    let (status, _) = put("/api/cameras/porch/sharing", r#"{"level":"on_request"}"#);
+    assert_eq!(status, 200);
+    assert_eq!(registry(), 1);
+
+    // Privacy on: nothing shared, whatever the levels say.
+    let (status, body) = put("/api/privacy", r#"{"on":true}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(registry(), 0);
+    let created = tokio::task::block_in_place(|| {
+        officer.post_json("/v1/requests", &recent().basis(Basis::Consent).to_json())
+    })
+    .expect("POST");
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["status"], "denied", "{}", created.text());
+    let (status, _) = put("/api/privacy", r#"{"on":false}"#);
+    assert_eq!(status, 200);
+
+    // Recording off: frames stop; on again: they resume.
+    let frames = || {
+        relay.rec.daemon.metric(
+            "porchlight_frames_total",
+            &[("camera", "porch"), ("stream", "main")],
+        )
+    };
+    let (status, body) = put("/api/cameras/porch/recording", r#"{"on":false}"#);
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let paused_at = frames();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(frames(), paused_at, "nothing recorded while switched off");
+    let (status, _) = put("/api/cameras/porch/recording", r#"{"on":true}"#);
+    assert_eq!(status, 200);
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(20), "recording to resume", || {
+            frames() > paused_at + 30.0
+        })
+    });
+
+    // Bad input is named and changes nothing.
+    for (path, body, want, text) in [
+        (
+            "/api/cameras/porch/sharing",
+            r#"{"level":"maximum"}"#,
+            400,
+            "level",
+        ),
+        (
+            "/api/cameras/porch/sharing",
+            r#"{"level":"off","extra":1}"#,
+            400,
+            "extra",
+        ),
+        (
+            "/api/cameras/garage/sharing",
+            r#"{"level":"off"}"#,
+            404,
+            "garage",
+        ),
+        ("/api/privacy", r#"{"on":"yes"}"#, 400, "on"),
+        ("/api/cameras/porch/recording", "not json", 400, ""),
+    ] {
+        let (status, response) = put(path, body);
+        assert_eq!(status, want, "{path} {body}: {response}");
+        assert!(response.contains(text), "{path} {body}: {response}");
+    }
+    assert_eq!(registry(), 1);
+
+    // Every switch is in the audit log, from the owner API.
+    let audit = tokio::task::block_in_place(|| relay.audit());
+    let changes: Vec<_> = audit
+        .iter()
+        .filter(|e| e["event"] == "policy_change" && e["component"] == "owner_api")
+        .collect();
+    assert_eq!(changes.len(), 6, "{changes:?}");
+
+    // And the switches survive a restart.
+    let (status, _) = put("/api/cameras/porch/sharing", r#"{"level":"off"}"#);
+    assert_eq!(status, 200);
+    let config_path = relay.rec.daemon.config_path.clone();
+    let Relay {
+        rec,
+        pki,
+        _pki_dir,
+        addr,
+    } = relay;
+    let Recorded {
+        dir,
+        daemon,
+        cam,
+        first_us,
+    } = rec;
+    daemon.stop();
+    let daemon =
+        tokio::task::block_in_place(|| support::Daemon::start_with(config_path, http, dir.path()));
+    let relay = Relay {
+        rec: Recorded {
+            dir,
+            daemon,
+            cam,
+            first_us,
+        },
+        pki,
+        _pki_dir,
+        addr,
+    };
+    let (status, body) =
+        tokio::task::block_in_place(|| support::http_get(http, "/api/settings")).expect("GET");
+    assert_eq!(status, 200);
+    let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(settings["cameras"][0]["sharing"], "off", "{settings}");
+    let device =
+        tokio::task::block_in_place(|| relay.officer().get("/v1/device", &[])).expect("device");
+    assert_eq!(device.json()["cameras"].as_array().map_or(0, Vec::len), 0);
+}

@@ -41,6 +41,11 @@ pub async fn run(
         .await
         .context("cannot write to the audit log")?;
     let audit_retention = spawn_audit_retention(audit.clone(), config.audit.max_age);
+    let bus = EventBus::new();
+    let controls = Arc::new(
+        crate::controls::Controls::load(&config, audit.clone(), bus.clone())
+            .context("cannot load the owner's settings")?,
+    );
     let requests = RequestService::new(
         RequestStore::open(&config.data_dir).with_context(|| {
             format!(
@@ -49,7 +54,7 @@ pub async fn run(
             )
         })?,
         audit.clone(),
-        EventBus::new(),
+        bus.clone(),
     );
     let request_expiry = spawn_request_expiry(requests.clone());
     let listener = tokio::net::TcpListener::bind(config.http.bind)
@@ -70,12 +75,16 @@ pub async fn run(
         let Some(camera_health) = health.cameras.get(&camera.name).cloned() else {
             continue;
         };
+        let Some(recording) = controls.recording_watch(&camera.name) else {
+            continue;
+        };
         ingest.extend(crate::ingest::spawn_camera(
             camera,
             camera_health,
             &store,
             retention.clone(),
             config.storage.segment_duration,
+            recording,
             shutdown_rx.clone(),
         ));
     }
@@ -91,11 +100,12 @@ pub async fn run(
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)
         .await
         .context("cannot read the pinned agency CA")?;
-    crate::relay::enrolment::audit_policy(&config, &audit)
+    crate::relay::enrolment::audit_policy(&config, &controls.policy().current(), &audit)
         .await
         .context("cannot record the sharing policy in the audit log")?;
     let relay_state = Arc::new(crate::relay::RelayState::new(
         &config,
+        controls.policy(),
         requests.clone(),
         audit.clone(),
         evidence.clone(),
@@ -113,6 +123,7 @@ pub async fn run(
         snapshots: Default::default(),
         audit: audit.clone(),
         requests,
+        controls: controls.clone(),
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {

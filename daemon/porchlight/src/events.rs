@@ -22,6 +22,17 @@ const CAPACITY: usize = 256;
 pub enum DaemonEvent {
     /// A footage request changed state (approved, denied, expired, ...).
     RequestChanged { id: String, state: RequestState },
+    /// A police request arrived (the owner is told at once).
+    RequestCreated { id: String },
+    /// An agency reached this box through the relay (request, status poll,
+    /// download); `summary` is one line for the owner.
+    RelayAccess {
+        time: String,
+        agency: String,
+        summary: String,
+    },
+    /// The owner flipped a switch (privacy, sharing level, recording).
+    SettingsChanged,
 }
 
 /// A cheap-to-clone handle: publish from anywhere, subscribe from anywhere.

@@ -25,6 +25,8 @@ pub enum StreamState {
     /// Any other failure; retried with backoff.
     Error,
     Disabled,
+    /// The owner switched recording off.
+    Paused,
 }
 
 /// Slowly changing facts about a stream (set on connect and on new parameters).

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod check;
 pub mod config;
+pub mod controls;
 pub mod daemon;
 pub mod demo;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod plugin_host;
 pub mod policy;
 pub mod relay;
 pub mod requests;

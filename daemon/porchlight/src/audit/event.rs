@@ -82,6 +82,9 @@ text_enum! {
         /// A grant or request ran out of time.
         Expiry => "expiry",
         Download => "download",
+        /// An agency read something that is not footage (a request's status,
+        /// the device's registry entry).
+        Access => "access",
         /// One minute of live view served (one entry per minute watched).
         LiveViewMinute => "live_view_minute",
         PolicyChange => "policy_change",

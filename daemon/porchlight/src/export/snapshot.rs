@@ -168,3 +168,43 @@ pub fn jpeg(keyframe: &Keyframe) -> Result<Vec<u8>, SnapshotError> {
     annex_b(keyframe)?;
     Err(SnapshotError::NotBuilt)
 }
+
+/// The last JPEG made per camera, keyed by its keyframe: a dashboard polling
+/// every second costs one index lookup, not a decode.
+pub type SnapshotCache = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<String, ((i64, u64), std::sync::Arc<Vec<u8>>)>>,
+>;
+
+/// Why no snapshot could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFailure {
+    #[error(transparent)]
+    Export(#[from] super::ExportError),
+    #[error(transparent)]
+    Decode(#[from] SnapshotError),
+}
+
+/// The keyframe of `camera` at or before `at` (or the newest) as JPEG, and
+/// its UTC time; decoded once per keyframe. Blocking: call off the runtime.
+pub fn cached_jpeg(
+    cache: &SnapshotCache,
+    data_dir: &std::path::Path,
+    camera: &str,
+    at: Option<i64>,
+) -> Result<(std::sync::Arc<Vec<u8>>, i64), SnapshotFailure> {
+    let conn = crate::store::open_reader(data_dir).map_err(super::ExportError::from)?;
+    let (segment_id, offset, utc_us, file_name) = super::keyframe::locate(&conn, camera, at)?;
+    let key = (segment_id, offset);
+    if let Some((cached_key, jpeg)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(camera) {
+        if *cached_key == key {
+            return Ok((jpeg.clone(), utc_us));
+        }
+    }
+    let keyframe = super::keyframe::read(data_dir, segment_id, offset, utc_us, &file_name)?;
+    let jpeg = std::sync::Arc::new(jpeg(&keyframe)?);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(camera.to_string(), (key, jpeg.clone()));
+    Ok((jpeg, utc_us))
+}

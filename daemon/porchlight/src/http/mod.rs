@@ -2,6 +2,7 @@
 //! log, and the owner's answers to police requests.
 
 mod audit;
+mod controls;
 mod evidence;
 pub(crate) mod recordings;
 mod requests;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -29,14 +30,15 @@ pub struct AppState {
     pub snapshots: SnapshotCache,
     /// The device key and what evidence exports say about this box.
     pub evidence: Arc<crate::evidence::EvidenceSettings>,
+    /// The owner's switches (privacy, sharing levels, recording).
+    pub controls: Arc<crate::controls::Controls>,
     /// The owner's audit log (read by `GET /api/audit`).
     pub audit: crate::audit::AuditLog,
     /// Police requests waiting for the owner, their answers and expiry.
     pub requests: crate::requests::RequestService,
 }
 
-pub type SnapshotCache =
-    Arc<std::sync::Mutex<std::collections::HashMap<String, ((i64, u64), Arc<Vec<u8>>)>>>;
+pub use crate::export::snapshot::SnapshotCache;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -55,6 +57,10 @@ pub fn router(state: AppState) -> Router {
             get(recordings::snapshot),
         )
         .route("/api/audit", get(audit::audit))
+        .route("/api/settings", get(controls::settings))
+        .route("/api/privacy", put(controls::privacy))
+        .route("/api/cameras/{camera}/sharing", put(controls::sharing))
+        .route("/api/cameras/{camera}/recording", put(controls::recording))
         .route("/api/requests", get(requests::list))
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))

@@ -314,36 +314,20 @@ pub async fn snapshot(
     };
     let cache = state.snapshots.clone();
     let data_dir = state.data_dir.clone();
-    let (jpeg, utc_us) =
-        tokio::task::spawn_blocking(move || -> Result<(Arc<Vec<u8>>, i64), ApiError> {
-            let conn = crate::store::open_reader(&data_dir).map_err(|e| export_error(e.into()))?;
-            let (segment_id, offset, utc_us, file_name) =
-                export::keyframe::locate(&conn, &camera, at).map_err(export_error)?;
-            let key = (segment_id, offset);
-            if let Some((cached_key, jpeg)) =
-                cache.lock().unwrap_or_else(|p| p.into_inner()).get(&camera)
-            {
-                if *cached_key == key {
-                    return Ok((jpeg.clone(), utc_us));
-                }
-            }
-            let keyframe =
-                export::keyframe::read(&data_dir, segment_id, offset, utc_us, &file_name)
-                    .map_err(export_error)?;
-            let jpeg = Arc::new(export::snapshot::jpeg(&keyframe).map_err(|e| match e {
-                export::snapshot::SnapshotError::NotBuilt => {
-                    ApiError(StatusCode::NOT_IMPLEMENTED, e.to_string())
-                }
-                other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-            })?);
-            cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(camera, (key, jpeg.clone()));
-            Ok((jpeg, utc_us))
-        })
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (jpeg, utc_us) = tokio::task::spawn_blocking(move || {
+        export::snapshot::cached_jpeg(&cache, &data_dir, &camera, at)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| match e {
+        export::snapshot::SnapshotFailure::Export(e) => export_error(e),
+        export::snapshot::SnapshotFailure::Decode(
+            e @ export::snapshot::SnapshotError::NotBuilt,
+        ) => ApiError(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+        export::snapshot::SnapshotFailure::Decode(e) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg".to_string()),

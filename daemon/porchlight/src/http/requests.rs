@@ -56,7 +56,7 @@ fn checked_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Parses a JSON body, naming the field at fault (`cameras[1]`, `colour`).
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();

@@ -29,13 +29,29 @@ const AUTH_RETRY: Duration = Duration::from_secs(30);
 /// A session that lasted this long resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
-/// Starts recording every enabled stream of `camera`.
+/// Resolves when the owner's recording switch turns off (never, if the
+/// switch is gone).
+async fn switched_off(recording: &mut watch::Receiver<bool>) {
+    loop {
+        if recording.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        if !*recording.borrow_and_update() {
+            return;
+        }
+    }
+}
+
+/// Starts recording every enabled stream of `camera`. `recording` is the
+/// owner's switch: while false, the camera is disconnected and nothing is
+/// written (what was in flight is closed cleanly first).
 pub fn spawn_camera(
     camera: &CameraConfig,
     health: Arc<CameraHealth>,
     store: &Store,
     retention: RetentionHandle,
     segment_duration: Duration,
+    recording: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     if !camera.enabled {
@@ -70,11 +86,33 @@ pub fn spawn_camera(
         let audio = camera.audio && kind == StreamKind::Main;
         let name = camera.name.clone();
         let mut shutdown = shutdown.clone();
+        let mut recording = recording.clone();
         tasks.push(tokio::spawn(async move {
             let group = Arc::new(SessionGroup::default().named(format!("{name}/{kind}")));
             let mut fragmenter = Fragmenter::new(segment_duration.as_micros() as i64);
             let mut delay = FIRST_RETRY;
             loop {
+                // The owner switched recording off: wait, disconnected.
+                if !*recording.borrow_and_update() {
+                    stream_health.set_state(StreamState::Paused, None);
+                    tracing::info!(camera = %name, stream = %kind, "recording switched off by the owner");
+                    loop {
+                        tokio::select! {
+                            changed = recording.changed() => {
+                                if changed.is_err() || *recording.borrow_and_update() {
+                                    break;
+                                }
+                            }
+                            _ = shutdown.changed() => {
+                                drop(writer);
+                                let _ = writer_task.await;
+                                return;
+                            }
+                        }
+                    }
+                    tracing::info!(camera = %name, stream = %kind, "recording switched on by the owner");
+                    delay = FIRST_RETRY;
+                }
                 stream_health.set_state(StreamState::Connecting, None);
                 let started = Instant::now();
                 let params = SessionParams {
@@ -87,6 +125,16 @@ pub fn spawn_camera(
                 };
                 let outcome = tokio::select! {
                     outcome = session::run(params, &mut fragmenter, &writer) => outcome,
+                    _ = switched_off(&mut recording) => {
+                        // Close what we hold as whole fragments, then pause.
+                        let mut jobs = Vec::new();
+                        fragmenter.finish(&mut jobs);
+                        for job in jobs {
+                            let _ = writer.send(job).await;
+                        }
+                        fragmenter = Fragmenter::new(segment_duration.as_micros() as i64);
+                        continue;
+                    }
                     _ = shutdown.changed() => {
                         // Dropping the session future tears it down; flush what we hold.
                         let mut jobs = Vec::new();

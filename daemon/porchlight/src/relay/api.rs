@@ -141,6 +141,37 @@ struct Object {
 }
 
 impl RelayState {
+    /// The download token for this request, camera and certificate: issued
+    /// once and reused while the daemon runs, so polling does not write.
+    async fn token_for(
+        &self,
+        id: &str,
+        camera: &str,
+        fingerprint: &str,
+        expires_us: i64,
+    ) -> Result<String, RelayError> {
+        let key = (id.to_string(), camera.to_string(), fingerprint.to_string());
+        if let Some(token) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(token.clone());
+        }
+        let store = self.requests.store.clone();
+        let (i, c, f) = key.clone();
+        let token = tokio::task::spawn_blocking(move || store.issue_token(&i, &c, &f, expires_us))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, token.clone());
+        Ok(token)
+    }
+
     fn identity(caller: &Caller) -> Identity {
         Identity::agency(
             &caller.identity.name,
@@ -213,6 +244,19 @@ impl RelayState {
         details: serde_json::Value,
         bytes: u64,
     ) {
+        self.requests.bus.publish(DaemonEvent::RelayAccess {
+            time: format_utc_us(now_utc_us()),
+            agency: caller.identity.name.clone(),
+            summary: format!(
+                "{}{}",
+                kind.as_str(),
+                object
+                    .request_id
+                    .as_deref()
+                    .map(|id| format!(" {id}"))
+                    .unwrap_or_default()
+            ),
+        });
         let event = AuditEvent::new(Component::Relay, kind, Self::identity(caller))
             .outcome(AuditOutcome::ok())
             .bytes_served(bytes)
@@ -316,8 +360,10 @@ async fn create_request_inner(
         Ok(Ok(bytes)) => bytes,
     };
     let now = now_utc_us();
+    // The policy in force now (the owner may have flipped a switch).
+    let policy = state.policy.current();
     let raw = policy::parse_request(&bytes)?;
-    let request = policy::validate(raw, &caller.identity, &state.policy.limits, now)?;
+    let request = policy::validate(raw, &caller.identity, &policy.limits, now)?;
     let store = state.requests.store.clone();
     let (agency, case) = (caller.identity.name.clone(), request.case_id().to_string());
     let history = tokio::task::spawn_blocking(move || store.history(&agency, &case, now))
@@ -326,7 +372,7 @@ async fn create_request_inner(
         .map_err(internal)?;
 
     // The one gate.
-    let decision = policy::decide(&state.policy, &request, &history, now);
+    let decision = policy::decide(&policy, &request, &history, now);
     match decision.whole_request {
         Some(policy::Refusal::CaseLimitReached) => {
             return Err(RelayError::new(
@@ -354,12 +400,15 @@ async fn create_request_inner(
             request.clone(),
             decision.clone(),
         );
-        let expiry = state.policy.approval_expiry;
+        let expiry = policy.approval_expiry;
         tokio::task::spawn_blocking(move || store.record(&request, &decision, now, expiry))
             .await
             .map_err(internal)?
             .map_err(internal)?
     };
+    state.requests.bus.publish(DaemonEvent::RequestCreated {
+        id: stored.id.clone(),
+    });
     state.requests.bus.publish(DaemonEvent::RequestChanged {
         id: stored.id.clone(),
         state: stored.state,
@@ -427,11 +476,26 @@ async fn request_status(
         state.admit(&caller)?;
         let stored = own_request(&state, &caller, &id).await?;
         delivery::prepare_servable(&state, &stored);
-        Ok::<_, RelayError>(Json(status_body(&state, &caller, &stored).await?).into_response())
+        let body = status_body(&state, &caller, &stored).await?;
+        Ok::<_, RelayError>((stored, body))
     }
     .await;
     match result {
-        Ok(response) => response,
+        Ok((stored, body)) => {
+            state
+                .audit_ok(
+                    &caller,
+                    EventType::Access,
+                    Object {
+                        request_id: Some(stored.id.clone()),
+                        ..Object::default()
+                    },
+                    serde_json::json!({ "call": "GET /v1/requests/{id}", "status": body.status }),
+                    0,
+                )
+                .await;
+            Json(body).into_response()
+        }
         Err(error) => {
             let object = Object {
                 request_id: valid_id(&id).then(|| id.clone()),
@@ -529,20 +593,16 @@ async fn status_body(
         };
         let servable = camera.is_servable();
         let package = if servable {
-            let expires_us =
-                stored.servable_since_us() + state.policy.download_expiry.as_micros() as i64;
-            let store = state.requests.store.clone();
-            let (id, name, fingerprint) = (
-                stored.id.clone(),
-                camera.camera.clone(),
-                caller.identity.cert_fingerprint.clone(),
-            );
-            let token = tokio::task::spawn_blocking(move || {
-                store.issue_token(&id, &name, &fingerprint, expires_us)
-            })
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+            let expires_us = stored.servable_since_us()
+                + state.policy.current().download_expiry.as_micros() as i64;
+            let token = state
+                .token_for(
+                    &stored.id,
+                    &camera.camera,
+                    &caller.identity.cert_fingerprint,
+                    expires_us,
+                )
+                .await?;
             Some(PackageLink {
                 state: if delivery::is_ready(state, &stored.id, &camera.camera) {
                     "ready"
@@ -743,11 +803,20 @@ async fn device(
             .await;
         return error.into_response();
     }
-    let cameras = if state.policy.privacy {
+    state
+        .audit_ok(
+            &caller,
+            EventType::Access,
+            Object::default(),
+            serde_json::json!({ "call": "GET /v1/device" }),
+            0,
+        )
+        .await;
+    let policy = state.policy.current();
+    let cameras = if policy.privacy {
         Vec::new()
     } else {
-        state
-            .policy
+        policy
             .cameras
             .iter()
             .filter(|c| c.level != policy::SharingLevel::Off)

@@ -137,7 +137,7 @@ pub fn remove_expired(state: &RelayState, now_us: i64) -> usize {
     let Ok(entries) = std::fs::read_dir(&root) else {
         return 0;
     };
-    let expiry_us = state.policy.download_expiry.as_micros() as i64;
+    let expiry_us = state.policy.current().download_expiry.as_micros() as i64;
     let mut removed = 0;
     for entry in entries.flatten() {
         let id = entry.file_name().to_string_lossy().into_owned();

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::config::Config;
+use crate::policy::Policy;
 
 /// One pinned agency certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,15 +124,44 @@ pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Resu
 }
 
 /// At start, with the relay enabled (the only way the policy reaches
-/// anyone): if the owner's sharing policy (privacy switch, levels,
+/// anyone): if the sharing policy in force (privacy switch, levels,
 /// schedules, limits) differs from what the audit log last recorded, records
 /// it, so every policy change is in the log even when made by editing the
 /// config file.
-pub async fn audit_policy(config: &Config, audit: &AuditLog) -> anyhow::Result<()> {
+pub async fn audit_policy(
+    config: &Config,
+    policy: &Policy,
+    audit: &AuditLog,
+) -> anyhow::Result<()> {
     if config.relay.listen.is_none() {
         return Ok(());
     }
-    let p = crate::policy::Policy::from_config(config);
+    audit_if_changed(
+        audit,
+        &config.data_dir,
+        "policy",
+        EventType::PolicyChange,
+        policy_summary(policy),
+    )
+    .await
+}
+
+/// After a change the owner made at run time (already logged): the
+/// snapshot the start-up check compares with.
+pub fn remember_policy(data_dir: &Path, policy: &Policy) -> std::io::Result<()> {
+    let path = snapshot_path(data_dir, "policy");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(&policy_summary(policy))?)
+}
+
+fn snapshot_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("relay").join(format!("audited-{name}.json"))
+}
+
+/// The policy as the owner reads it in the audit log.
+fn policy_summary(p: &Policy) -> serde_json::Value {
     let cameras: Vec<serde_json::Value> = p
         .cameras
         .iter()
@@ -147,7 +177,7 @@ pub async fn audit_policy(config: &Config, audit: &AuditLog) -> anyhow::Result<(
             })
         })
         .collect();
-    let summary = serde_json::json!({
+    serde_json::json!({
         "privacy": p.privacy,
         "timezone": p.timezone.iana_name(),
         "max_clip_s": p.max_clip.as_secs(),
@@ -155,15 +185,7 @@ pub async fn audit_policy(config: &Config, audit: &AuditLog) -> anyhow::Result<(
         "approval_expiry_s": p.approval_expiry.as_secs(),
         "download_expiry_s": p.download_expiry.as_secs(),
         "cameras": cameras,
-    });
-    audit_if_changed(
-        audit,
-        &config.data_dir,
-        "policy",
-        EventType::PolicyChange,
-        summary,
-    )
-    .await
+    })
 }
 
 /// Appends an entry with the previous and new `value` when `value` differs
@@ -175,7 +197,7 @@ async fn audit_if_changed(
     event: EventType,
     value: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let recorded_path = data_dir.join("relay").join(format!("audited-{name}.json"));
+    let recorded_path = snapshot_path(data_dir, name);
     let recorded: Option<serde_json::Value> = std::fs::read_to_string(&recorded_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

@@ -20,15 +20,16 @@ use tokio::sync::watch;
 
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::config::Config;
+use crate::controls::SharedPolicy;
 use crate::evidence::EvidenceSettings;
-use crate::policy::Policy;
 use crate::requests::RequestService;
 
 type PackageKey = (String, String);
 
 /// What the relay handlers share.
 pub struct RelayState {
-    pub policy: Policy,
+    /// The owner's policy in force, read per request.
+    pub policy: SharedPolicy,
     pub requests: RequestService,
     pub audit: AuditLog,
     pub evidence: Arc<EvidenceSettings>,
@@ -39,17 +40,20 @@ pub struct RelayState {
     /// (refused calls, per certificate).
     refusals: Arc<throttle::AuditThrottle>,
     preparing: Arc<Mutex<HashSet<PackageKey>>>,
+    /// Tokens issued in this run, by (request, camera, certificate).
+    tokens: Mutex<std::collections::HashMap<(String, String, String), String>>,
 }
 
 impl RelayState {
     pub fn new(
         config: &Config,
+        policy: SharedPolicy,
         requests: RequestService,
         audit: AuditLog,
         evidence: Arc<EvidenceSettings>,
     ) -> RelayState {
         RelayState {
-            policy: Policy::from_config(config),
+            policy,
             requests,
             audit,
             evidence,
@@ -58,6 +62,7 @@ impl RelayState {
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
+            tokens: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -153,6 +158,7 @@ pub fn spawn_package_maker(
             };
             let id = match event {
                 Ok(crate::events::DaemonEvent::RequestChanged { id, .. }) => id,
+                Ok(_) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };

@@ -1,0 +1,92 @@
+//! The owner's switches over HTTP: privacy, each camera's sharing level and
+//! recording. The same `Controls` serve Home Assistant and the CLI, so every
+//! channel is checked and logged alike.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::recordings::ApiError;
+use super::requests::parse_body;
+use super::AppState;
+use crate::controls::{Channel, ControlError};
+use crate::policy::SharingLevel;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnOff {
+    on: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sharing {
+    level: SharingLevel,
+}
+
+fn control_error(e: ControlError) -> ApiError {
+    let status = match e {
+        ControlError::UnknownCamera(_) => StatusCode::NOT_FOUND,
+        ControlError::Save { .. } | ControlError::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError(status, e.to_string())
+}
+
+/// Runs a switch on the blocking pool (it saves a file and writes the audit
+/// log), then answers with every switch as it now stands.
+async fn apply(
+    state: &AppState,
+    change: impl FnOnce(&crate::controls::Controls) -> Result<(), ControlError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let controls = state.controls.clone();
+    tokio::task::spawn_blocking(move || change(&controls).map(|()| controls.switches()))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map(|switches| Json(switches).into_response())
+        .map_err(control_error)
+}
+
+/// `GET /api/settings`: the privacy switch and every camera's switches.
+pub async fn settings(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.controls.switches()).into_response()
+}
+
+/// `PUT /api/privacy` with `{"on": true}`.
+pub async fn privacy(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let OnOff { on } = parse_body(&body)?;
+    apply(&state, move |c| c.set_privacy(Channel::OwnerApi, on)).await
+}
+
+/// `PUT /api/cameras/{camera}/sharing` with `{"level": "on_request"}`.
+pub async fn sharing(
+    State(state): State<Arc<AppState>>,
+    Path(camera): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Sharing { level } = parse_body(&body)?;
+    apply(&state, move |c| {
+        c.set_sharing(Channel::OwnerApi, &camera, level)
+    })
+    .await
+}
+
+/// `PUT /api/cameras/{camera}/recording` with `{"on": false}`.
+pub async fn recording(
+    State(state): State<Arc<AppState>>,
+    Path(camera): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let OnOff { on } = parse_body(&body)?;
+    apply(&state, move |c| {
+        c.set_recording(Channel::OwnerApi, &camera, on)
+    })
+    .await
+}
