@@ -4,6 +4,7 @@
 //! Every error names the key path and the line, because a self-hoster editing
 //! TOML over SSH needs to know exactly where the mistake is.
 
+mod mqtt;
 mod raw;
 mod secret;
 mod sharing;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use mqtt::{MqttConfig, MqttTlsConfig, PASSWORD_ENV as MQTT_PASSWORD_ENV};
 pub use secret::Secret;
 pub use sharing::{CameraSharing, PolicyConfig, RelayConfig};
 use units::{ByteSize, HumanDuration};
@@ -32,6 +34,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The agency-facing relay listener.
     pub relay: RelayConfig,
+    /// Home Assistant over MQTT; `None`: off.
+    pub mqtt: Option<MqttConfig>,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -330,6 +334,7 @@ fn validate(
 
     let policy = sharing::validate_policy(raw.policy, &error)?;
     let relay = sharing::validate_relay(raw.relay, http.bind, base_dir, &error)?;
+    let mqtt = mqtt::validate_mqtt(raw.mqtt, base_dir, env, &error)?;
 
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
@@ -480,6 +485,7 @@ fn validate(
         audit,
         policy,
         relay,
+        mqtt,
         cameras,
     })
 }

@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
     pub policy: RawPolicy,
     #[serde(default)]
     pub relay: RawRelay,
+    pub mqtt: Option<super::mqtt::RawMqtt>,
     #[serde(default)]
     pub cameras: Vec<RawCamera>,
 }
@@ -219,6 +220,7 @@ pub(super) fn render_effective(config: &Config) -> String {
         q(&HumanDuration(config.audit.max_age).to_string())
     );
     render_policy(&mut out, config);
+    render_mqtt(&mut out, config);
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");
         let _ = writeln!(out, "name = {}", q(&cam.name));
@@ -342,4 +344,34 @@ fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {
             quote(&HumanDuration(max).to_string())
         );
     }
+}
+
+fn render_mqtt(out: &mut String, config: &Config) {
+    use std::fmt::Write;
+    let Some(m) = &config.mqtt else {
+        let _ = writeln!(out, "\n# [mqtt]: not set, Home Assistant over MQTT is off");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n[mqtt]\nhost = {}\nport = {}",
+        quote(&m.host),
+        m.port
+    );
+    if let Some(tls) = &m.tls {
+        let _ = writeln!(out, "ca_file = {}", quote(&tls.ca_file.to_string_lossy()));
+        if let Some((cert, key)) = &tls.client_cert {
+            let _ = writeln!(out, "client_cert = {}", quote(&cert.to_string_lossy()));
+            let _ = writeln!(out, "client_key = {}", quote(&key.to_string_lossy()));
+        }
+    }
+    if let Some(user) = &m.username {
+        let _ = writeln!(out, "username = {}", quote(user));
+    }
+    if m.password.is_some() {
+        let _ = writeln!(out, "password = {}", quote("********"));
+    }
+    let _ = writeln!(out, "client_id = {}", quote(&m.client_id));
+    let _ = writeln!(out, "base_topic = {}", quote(&m.base_topic));
+    let _ = writeln!(out, "discovery_prefix = {}", quote(&m.discovery_prefix));
 }

@@ -510,3 +510,44 @@ fn outside_schedule_needs_a_schedule() {
     ));
     assert_eq!(e.key.as_deref(), Some("cameras[0].schedule"), "{e}");
 }
+
+#[test]
+fn mqtt_is_off_unless_configured_and_its_mistakes_are_named() {
+    assert!(parse(MINIMAL).expect("valid").mqtt.is_none());
+    let with = |table: &str| format!("{MINIMAL}[mqtt]\n{table}\n");
+    let m = parse(&with("host = \"broker.lan\""))
+        .expect("valid")
+        .mqtt
+        .expect("on");
+    assert_eq!(
+        (m.port, m.base_topic.as_str(), m.discovery_prefix.as_str()),
+        (1883, "porchlight", "homeassistant")
+    );
+    let tls = parse(&with("host = \"b\"\nca_file = \"/etc/ca.pem\""))
+        .expect("valid")
+        .mqtt
+        .expect("on");
+    assert_eq!(tls.port, 8883, "TLS defaults to 8883");
+    assert!(parse(&with("host = \"b\"\nenabled = false"))
+        .expect("valid")
+        .mqtt
+        .is_none());
+    for (table, key) in [
+        ("port = 1883", "mqtt.host"),
+        ("host = \"b\"\nport = 70000", "mqtt.port"),
+        ("host = \"b\"\nclient_cert = \"c.pem\"", "mqtt.ca_file"),
+        (
+            "host = \"b\"\nca_file = \"ca\"\nclient_cert = \"c.pem\"",
+            "mqtt.client_key",
+        ),
+        ("host = \"b\"\nbase_topic = \"home/#\"", "mqtt.base_topic"),
+        (
+            "host = \"b\"\npassword = \"x\"\npassword_file = \"p\"",
+            "mqtt.password_file",
+        ),
+        ("host = \"b\"\ncolour = \"red\"", "mqtt.colour"),
+    ] {
+        let e = error_of(&with(table));
+        assert_eq!(e.key.as_deref(), Some(key), "{table}: {e}");
+    }
+}
