@@ -19,6 +19,14 @@ use super::{AuditError, MIN_RETENTION};
 use crate::store::paths;
 use crate::time::{format_utc_us, now_utc_us};
 
+/// Most appends committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+type PendingAppend = (
+    Box<AuditEvent>,
+    oneshot::Sender<Result<AuditEntry, AuditError>>,
+);
+
 /// Work for the writer thread; each carries where to send the answer.
 pub(super) enum Command {
     Append {
@@ -62,15 +70,69 @@ impl Writer {
         Ok(writer)
     }
 
-    /// Serves commands until every handle is dropped.
+    /// Serves commands until every handle is dropped. Appends that are
+    /// already waiting are committed together (group commit): one disk
+    /// flush for the lot, each still acknowledged only once durable.
     pub fn run(mut self, commands: Receiver<Command>) {
-        for command in commands {
+        while let Ok(command) = commands.recv() {
             match command {
                 Command::Append { event, reply } => {
-                    let _ = reply.send(self.append(&event));
+                    let mut batch = vec![(event, reply)];
+                    let mut next = None;
+                    while batch.len() < MAX_BATCH {
+                        match commands.try_recv() {
+                            Ok(Command::Append { event, reply }) => batch.push((event, reply)),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.append_batch(batch);
+                    if let Some(Command::Prune { max_age, reply }) = next {
+                        let _ = reply.send(self.prune(max_age));
+                    }
                 }
                 Command::Prune { max_age, reply } => {
                     let _ = reply.send(self.prune(max_age));
+                }
+            }
+        }
+    }
+
+    /// Commits a batch in one transaction; if that fails, each entry is
+    /// tried on its own so one bad entry cannot fail the others.
+    fn append_batch(&mut self, batch: Vec<PendingAppend>) {
+        if batch.len() == 1 {
+            for (event, reply) in batch {
+                let _ = reply.send(self.append(&event));
+            }
+            return;
+        }
+        let rows = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let rows = batch
+                .iter()
+                .map(|(event, _)| insert(&tx, event))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok::<_, rusqlite::Error>(rows)
+        })();
+        match rows {
+            Ok(rows) => {
+                if let Some(last) = rows.last() {
+                    self.write_anchor(last);
+                }
+                for ((_, reply), row) in batch.into_iter().zip(rows) {
+                    let _ = reply.send(Ok(row.to_entry()));
+                }
+            }
+            Err(_) => {
+                for (event, reply) in batch {
+                    let _ = reply.send(self.append(&event));
                 }
             }
         }
