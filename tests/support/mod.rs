@@ -653,3 +653,73 @@ pub fn http_send(
         .unwrap_or_default();
     Ok((status, dechunk(&body)))
 }
+
+/// Debian's Mosquitto on 127.0.0.1 (anonymous, plain), stopped on drop.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("write mosquitto.conf");
+        let child = Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/test.sh installs it)");
+        wait_until(Duration::from_secs(10), "mosquitto to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Mosquitto {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Retained and live messages on `topic` for `seconds`: `topic payload` lines.
+    pub fn collect(&self, topic: &str, seconds: u32) -> String {
+        let out = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-v", "-t", topic])
+            .args(["-W", &seconds.to_string()])
+            .output()
+            .expect("mosquitto_sub (mosquitto-clients)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The retained payload of `topic` (empty when none).
+    pub fn retained(&self, topic: &str) -> String {
+        let out = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", topic])
+            .args(["--retained-only", "-C", "1", "-W", "2"])
+            .output()
+            .expect("mosquitto_sub (mosquitto-clients)");
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    pub fn publish(&self, topic: &str, payload: &str) {
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", topic, "-m", payload])
+            .status()
+            .expect("mosquitto_pub (mosquitto-clients)");
+        assert!(status.success(), "mosquitto_pub to {topic}");
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
