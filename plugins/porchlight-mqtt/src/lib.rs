@@ -301,6 +301,7 @@ struct Session<'a> {
     cameras: BTreeMap<String, CameraState>,
     /// Cameras whose discovery is published in this session.
     announced: BTreeSet<String>,
+    hub_announced: bool,
     /// Camera names for the snapshot task.
     snapshot_cameras: Arc<Mutex<Vec<String>>>,
 }
@@ -322,6 +323,7 @@ impl<'a> Session<'a> {
             connected: false,
             cameras: BTreeMap::new(),
             announced: BTreeSet::new(),
+            hub_announced: false,
             snapshot_cameras: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -331,7 +333,7 @@ impl<'a> Session<'a> {
         let mut eventloop = self.eventloop.take().expect("run once");
         // The event loop is polled on its own so that publishing (which
         // waits for room in the client's queue) never waits on us.
-        let poller: JoinHandle<String> = tokio::spawn(async move {
+        let mut poller = AbortOnDrop(tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -360,8 +362,10 @@ impl<'a> Session<'a> {
                     Err(e) => return describe(&e),
                 }
             }
-        });
-        let mut snapshot_task: Option<JoinHandle<()>> = None;
+        }));
+        // Both tasks end with the session, even if the plugin's own task is
+        // aborted (then the connection just drops and the Last Will fires).
+        let mut snapshot_task: Option<AbortOnDrop<()>> = None;
         let mut events = self.host.subscribe();
         let mut events_open = true;
         let mut republish = tokio::time::interval(REPUBLISH_INTERVAL);
@@ -389,10 +393,7 @@ impl<'a> Session<'a> {
                         );
                         self.connected = true;
                         self.on_connect().await;
-                        if let Some(task) = snapshot_task.take() {
-                            task.abort();
-                        }
-                        snapshot_task = Some(self.spawn_snapshots());
+                        snapshot_task = Some(AbortOnDrop(self.spawn_snapshots()));
                     }
                     Some(FromBroker::Message { topic, payload, retain }) => {
                         self.on_message(&topic, &payload, retain).await;
@@ -420,13 +421,11 @@ impl<'a> Session<'a> {
                 }
             }
         };
-        if let Some(task) = snapshot_task {
-            task.abort();
-        }
+        drop(snapshot_task);
         let end = match end {
             SessionEnd::Lost { was_connected, .. } => {
                 // The poller ended: its return value says why.
-                let reason = match poller.await {
+                let reason = match (&mut poller.0).await {
                     Ok(reason) => reason,
                     Err(e) => format!("event loop task failed: {e}"),
                 };
@@ -437,11 +436,7 @@ impl<'a> Session<'a> {
             }
             SessionEnd::Shutdown => {
                 // Let the disconnect go out, then stop the poller.
-                let _ = tokio::time::timeout(Duration::from_secs(3), async {
-                    let mut poller = poller;
-                    (&mut poller).await.ok();
-                })
-                .await;
+                let _ = tokio::time::timeout(Duration::from_secs(3), &mut poller.0).await;
                 SessionEnd::Shutdown
             }
         };
@@ -471,6 +466,7 @@ impl<'a> Session<'a> {
         }
         self.publish(self.topics.status(), "online", true).await;
         self.announced.clear();
+        self.hub_announced = false;
         self.publish_state().await;
     }
 
@@ -494,7 +490,7 @@ impl<'a> Session<'a> {
             self.announced.remove(&name);
             self.cameras.remove(&name);
         }
-        if !self.announced.contains("") {
+        if !self.hub_announced {
             self.publish_hub_discovery(&hub).await;
         }
         self.publish_hub(&hub).await;
@@ -512,6 +508,7 @@ impl<'a> Session<'a> {
     /// Every discovery config again (Home Assistant came online).
     async fn republish_discovery(&mut self) {
         self.announced.clear();
+        self.hub_announced = false;
         self.publish_state().await;
     }
 
@@ -519,8 +516,7 @@ impl<'a> Session<'a> {
         for d in discovery::hub(self.topics, hub) {
             self.publish(d.topic, d.payload.to_string(), true).await;
         }
-        // "" marks the hub as announced.
-        self.announced.insert(String::new());
+        self.hub_announced = true;
     }
 
     async fn publish_hub(&mut self, hub: &HubState) {
@@ -635,6 +631,19 @@ impl<'a> Session<'a> {
                 return;
             }
         };
+        // Answers go only to requests that are waiting: anything else is a
+        // stale or mistyped id, and never reaches the daemon.
+        if let Command::Approve { id } | Command::Deny { id, .. } = &command {
+            let id = id.clone();
+            let pending = self
+                .blocking(move |h| h.pending_requests().iter().any(|r| r.id == id))
+                .await;
+            if pending != Some(true) {
+                warn!(%topic, "mqtt: command rejected: no pending request `{}`", command_id(&command));
+                self.publish_state().await;
+                return;
+            }
+        }
         let what = format!("{command:?}");
         let result = self
             .blocking(move |h| match command {
@@ -724,6 +733,22 @@ impl<'a> Session<'a> {
                 }
             }
         })
+    }
+}
+
+/// A task that is aborted when this is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn command_id(command: &Command) -> &str {
+    match command {
+        Command::Approve { id } | Command::Deny { id, .. } => id,
+        _ => "",
     }
 }
 
