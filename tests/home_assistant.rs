@@ -54,7 +54,9 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
                 .find(|l| l.starts_with(&format!("homeassistant/{component}/")) && l.contains(what))
                 .unwrap_or_else(|| panic!("no {component} {what} in:\n{discovery}"));
             let json: serde_json::Value = serde_json::from_str(
-                line.split_once(' ').map(|(_, payload)| payload).unwrap_or_default(),
+                line.split_once(' ')
+                    .map(|(_, payload)| payload)
+                    .unwrap_or_default(),
             )
             .expect("discovery JSON");
             assert!(json["unique_id"].is_string(), "{json}");
@@ -63,17 +65,24 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
 
         // The owner raises the camera's level from Home Assistant.
         broker.publish("porchlight/porch/sharing/set", "emergency_auto");
-        wait_until(Duration::from_secs(10), "the sharing level to follow", || {
-            let (_, body) = http_get(http, "/api/settings").expect("GET /api/settings");
-            body.contains("emergency_auto")
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "the sharing level to follow",
+            || {
+                let (_, body) = http_get(http, "/api/settings").expect("GET /api/settings");
+                body.contains("emergency_auto")
+            },
+        );
         wait_until(Duration::from_secs(10), "the state topic to follow", || {
             broker.retained("porchlight/porch/sharing") == "emergency_auto"
         });
         // A garbage level changes nothing.
         broker.publish("porchlight/porch/sharing/set", "maximum");
         std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(broker.retained("porchlight/porch/sharing"), "emergency_auto");
+        assert_eq!(
+            broker.retained("porchlight/porch/sharing"),
+            "emergency_auto"
+        );
         broker.publish("porchlight/porch/sharing/set", "on_request");
         wait_until(Duration::from_secs(10), "back to on_request", || {
             broker.retained("porchlight/porch/sharing") == "on_request"
@@ -84,7 +93,14 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             let port = broker.port;
             std::thread::spawn(move || {
                 let out = std::process::Command::new("mosquitto_sub")
-                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "porchlight/requests/event"])
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                        "-t",
+                        "porchlight/requests/event",
+                    ])
                     .args(["-C", "1", "-W", "15"])
                     .output()
                     .expect("mosquitto_sub");
@@ -95,7 +111,10 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
         let officer = RelayClient::from_files(
             format!("127.0.0.1:{relay_port}").parse().expect("addr"),
             &rec.dir.path().join("data/device-cert.pem"),
-            Some((pki.client.cert_path.as_path(), pki.client.key_path.as_path())),
+            Some((
+                pki.client.cert_path.as_path(),
+                pki.client.key_path.as_path(),
+            )),
         )
         .expect("client");
         let created = officer
@@ -120,13 +139,19 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
 
         // The owner approves from Home Assistant.
         broker.publish("porchlight/requests/approve/set", &id);
-        wait_until(Duration::from_secs(10), "the request to be approved", || {
-            let (_, body) = http_get(http, &format!("/api/requests/{id}")).expect("GET");
-            body.contains("\"approved\"")
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "the request to be approved",
+            || {
+                let (_, body) = http_get(http, &format!("/api/requests/{id}")).expect("GET");
+                body.contains("\"approved\"")
+            },
+        );
         let audit = audit_events(http);
         assert!(
-            audit.iter().any(|e| e["event"] == "approval" && e["component"] == "mqtt"),
+            audit
+                .iter()
+                .any(|e| e["event"] == "approval" && e["component"] == "mqtt"),
             "the approval is audited as coming from MQTT: {audit:?}"
         );
         assert!(

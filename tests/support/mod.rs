@@ -691,7 +691,15 @@ impl Mosquitto {
     /// Retained and live messages on `topic` for `seconds`: `topic payload` lines.
     pub fn collect(&self, topic: &str, seconds: u32) -> String {
         let out = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-v", "-t", topic])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-v",
+                "-t",
+                topic,
+            ])
             .args(["-W", &seconds.to_string()])
             .output()
             .expect("mosquitto_sub (mosquitto-clients)");
@@ -710,7 +718,16 @@ impl Mosquitto {
 
     pub fn publish(&self, topic: &str, payload: &str) {
         let status = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", topic, "-m", payload])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-t",
+                topic,
+                "-m",
+                payload,
+            ])
             .status()
             .expect("mosquitto_pub (mosquitto-clients)");
         assert!(status.success(), "mosquitto_pub to {topic}");

@@ -115,12 +115,45 @@ pub async fn run(
         .is_some()
         .then(|| crate::relay::spawn_package_maker(relay_state, shutdown_rx.clone()));
 
+    // Home Assistant over MQTT: a plugin on the event bus, never on the
+    // recording path (a broker that is down only delays what HA sees).
+    let snapshots = crate::export::snapshot::SnapshotCache::default();
+    let mqtt = config.mqtt.as_ref().map(|mqtt| {
+        let host = crate::plugin_host::DaemonHost::start(
+            health.clone(),
+            controls.clone(),
+            requests.clone(),
+            config.data_dir.clone(),
+            snapshots.clone(),
+            shutdown_rx.clone(),
+        );
+        tracing::info!(broker = %format!("{}:{}", mqtt.host, mqtt.port), "Home Assistant over MQTT");
+        porchlight_mqtt::spawn(
+            porchlight_mqtt::MqttConfig {
+                host: mqtt.host.clone(),
+                port: mqtt.port,
+                tls: mqtt.tls.as_ref().map(|tls| porchlight_mqtt::MqttTls {
+                    ca_file: tls.ca_file.clone(),
+                    client_cert: tls.client_cert.clone(),
+                }),
+                username: mqtt.username.clone(),
+                password: mqtt.password.as_ref().map(|p| p.expose().to_string()),
+                client_id: mqtt.client_id.clone(),
+                base_topic: mqtt.base_topic.clone(),
+                discovery_prefix: mqtt.discovery_prefix.clone(),
+                ..porchlight_mqtt::MqttConfig::default()
+            },
+            host,
+            shutdown_rx.clone(),
+        )
+    });
+
     let router = crate::http::router(crate::http::AppState {
         evidence,
         health: health.clone(),
         data_dir: config.data_dir.clone(),
         max_clip_us: config.export.max_clip.as_micros() as i64,
-        snapshots: Default::default(),
+        snapshots,
         audit: audit.clone(),
         requests,
         controls: controls.clone(),
@@ -168,7 +201,7 @@ pub async fn run(
     for task in ingest {
         let _ = task.await;
     }
-    for task in [relay, relay_packages].into_iter().flatten() {
+    for task in [relay, relay_packages, mqtt].into_iter().flatten() {
         let _ = task.await;
     }
     if let Some(watchdog) = watchdog {
