@@ -28,7 +28,7 @@ packages=(
   util-linux                               # mount (small tmpfs for the disk-full test)
   chromium                                 # a real browser plays exported clips
   openssl tar                              # evidence packages check out with plain OpenSSL and tar
-  mosquitto                                # a real MQTT broker for the Home Assistant plugin's tests
+  mosquitto mosquitto-clients              # a real MQTT broker (and mosquitto_sub/pub) for the Home Assistant tests
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang pkg-config   # the ffmpeg feature
 )
 missing=()
