@@ -362,6 +362,44 @@ async fn an_evidence_package_verifies_offline_and_every_altered_byte_is_named() 
         "{out}"
     );
 
+    // A second, doctored copy of the footage appended to the tar (which
+    // `tar -xf` would write over the first) is refused, as is a link.
+    let folder_name = folder
+        .file_name()
+        .expect("folder")
+        .to_string_lossy()
+        .to_string();
+    let doctored_dir = dir.join("doctored");
+    let doctored_folder = doctored_dir.join(&folder_name);
+    std::fs::create_dir_all(&doctored_folder).expect("mkdir");
+    let mut doctored = mp4.clone();
+    let middle = doctored.len() / 2;
+    doctored[middle] ^= 0xff;
+    let mp4_file = mp4_name.rsplit('/').next().expect("file name").to_string();
+    std::fs::write(doctored_folder.join(&mp4_file), &doctored).expect("write");
+    std::os::unix::fs::symlink("/etc/passwd", doctored_folder.join("extra.txt")).expect("symlink");
+    for (label, member) in [("duplicate", mp4_file.as_str()), ("symlink", "extra.txt")] {
+        let copy = dir.join(format!("{label}.tar"));
+        std::fs::copy(&package_path, &copy).expect("copy");
+        let appended = Command::new("tar")
+            .arg("--append")
+            .arg("-f")
+            .arg(&copy)
+            .arg("-C")
+            .arg(&doctored_dir)
+            .arg(format!("{folder_name}/{member}"))
+            .output()
+            .expect("tar");
+        assert!(
+            appended.status.success(),
+            "{}",
+            String::from_utf8_lossy(&appended.stderr)
+        );
+        let (code, out) = verify(&copy, &[]);
+        assert_eq!(code, 1, "{label}: {out}");
+        assert!(out.contains("FAIL package"), "{label}: {out}");
+    }
+
     // The CLI makes a package too, and it verifies.
     let out_path = dir.join("cli.tar");
     let config = rec.daemon.config_path.to_str().expect("utf-8").to_string();

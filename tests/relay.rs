@@ -646,6 +646,34 @@ async fn the_owners_switches_take_effect_at_once_and_are_logged() {
     }
     assert_eq!(registry(), 1);
 
+    // A web page cannot drive the owner API: foreign Host (DNS rebinding),
+    // foreign Origin or a non-JSON body (CSRF) are refused.
+    let raw = |request: String| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(http).expect("connect");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    let rebound = raw(
+        "GET /api/settings HTTP/1.1\r\nHost: rebound.example:80\r\nConnection: close\r\n\r\n"
+            .into(),
+    );
+    assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+    let body = r#"{"on":true}"#;
+    let foreign = raw(format!(
+        "PUT /api/privacy HTTP/1.1\r\nHost: {http}\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    let form = raw(format!(
+        "PUT /api/privacy HTTP/1.1\r\nHost: {http}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(form.starts_with("HTTP/1.1 415"), "{form}");
+    assert_eq!(registry(), 1, "privacy stayed off");
+
     // Every switch is in the audit log, from the owner API.
     let audit = tokio::task::block_in_place(|| relay.audit());
     let changes: Vec<_> = audit

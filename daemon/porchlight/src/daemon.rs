@@ -149,6 +149,7 @@ pub async fn run(
     });
 
     let router = crate::http::router(crate::http::AppState {
+        bind: http_addr,
         evidence,
         health: health.clone(),
         data_dir: config.data_dir.clone(),

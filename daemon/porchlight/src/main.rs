@@ -325,6 +325,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             if report.passed() {
                 println!("VERIFIED: {} is intact", file.display());
+                if expect_fingerprint.is_none() {
+                    println!(
+                        "note: signed by device {}; without --expect-fingerprint this only proves \
+                         the file is unchanged since that device signed it, not which device that is",
+                        report.device_fingerprint.as_deref().unwrap_or("(unknown)")
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!(

@@ -79,6 +79,10 @@ pub struct Entry {
     pub name: String,
     pub offset: u64,
     pub size: u64,
+    /// The header's type flag (`b'0'` for a regular file). Readers must
+    /// refuse anything else: links, pax and GNU long-name headers change
+    /// what `tar -xf` writes, so they could hide a swapped file.
+    pub kind: u8,
 }
 
 /// True when `block` looks like a ustar header.
@@ -139,18 +143,17 @@ pub fn entries<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>, String
                 format!("{prefix}/{name}")
             }
         };
-        if matches!(header[156], b'0' | 0) {
-            if out.len() >= MAX_ENTRIES {
-                return Err(format!(
-                    "more than {MAX_ENTRIES} files: not an evidence package"
-                ));
-            }
-            out.push(Entry {
-                name,
-                offset: data,
-                size,
-            });
+        if out.len() >= MAX_ENTRIES {
+            return Err(format!(
+                "more than {MAX_ENTRIES} entries: not an evidence package"
+            ));
         }
+        out.push(Entry {
+            name,
+            offset: data,
+            size,
+            kind: if header[156] == 0 { b'0' } else { header[156] },
+        });
         at = data + size.div_ceil(BLOCK) * BLOCK;
     }
 }

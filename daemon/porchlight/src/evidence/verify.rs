@@ -106,6 +106,11 @@ fn verify_package(file: &mut File, len: u64, report: &mut VerifyReport) {
         Ok(entries) => entries,
         Err(e) => return report.fail("package", format!("not a readable tar archive: {e}")),
     };
+    // What `tar -xf` writes must be exactly what is checked: regular files
+    // only, all in one folder, each name once.
+    if let Err(problem) = check_layout(&entries) {
+        return report.fail("package", problem);
+    }
     let base = |name: &str| name.rsplit('/').next().unwrap_or(name).to_string();
     let find = |wanted: &str| entries.iter().find(|e| base(&e.name) == wanted);
 
@@ -218,6 +223,50 @@ fn verify_package(file: &mut File, len: u64, report: &mut VerifyReport) {
         }
     }
     report.manifest = Some(manifest);
+}
+
+/// A package is one folder of regular files, each listed once; anything
+/// else (links, pax or long-name headers, duplicates, `..`, absolute paths,
+/// nested folders) could make the extracted files differ from those checked.
+fn check_layout(entries: &[tar::Entry]) -> Result<(), String> {
+    let mut folder: Option<&str> = None;
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries {
+        if entry.kind != b'0' {
+            return Err(format!(
+                "`{}` is not a regular file (tar type `{}`): packages hold files only",
+                entry.name,
+                char::from(entry.kind)
+            ));
+        }
+        let parts: Vec<&str> = entry.name.split('/').collect();
+        let [dir, name] = parts.as_slice() else {
+            return Err(format!(
+                "`{}` is not `<folder>/<file>`: packages hold one folder of files",
+                entry.name
+            ));
+        };
+        if dir.is_empty()
+            || name.is_empty()
+            || [*dir, *name].iter().any(|p| *p == ".." || *p == ".")
+        {
+            return Err(format!("`{}` is not a safe path", entry.name));
+        }
+        if *folder.get_or_insert(dir) != *dir {
+            return Err(format!(
+                "`{}` is outside the package folder `{}`",
+                entry.name,
+                folder.unwrap_or_default()
+            ));
+        }
+        if !seen.insert(*name) {
+            return Err(format!(
+                "`{}` appears twice: which copy is real cannot be told",
+                entry.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the ONVIF export seal of the MP4 at `offset..offset+len`; returns

@@ -4,6 +4,7 @@
 mod audit;
 mod controls;
 mod evidence;
+mod guard;
 pub(crate) mod recordings;
 mod requests;
 
@@ -22,6 +23,8 @@ use crate::time::format_utc_us;
 
 /// What the handlers share.
 pub struct AppState {
+    /// Where the owner API listens (which `Host` names it answers to).
+    pub bind: std::net::SocketAddr,
     pub health: Arc<Health>,
     pub data_dir: std::path::PathBuf,
     /// Longest range one clip may cover, from `export.max_clip`.
@@ -41,6 +44,7 @@ pub struct AppState {
 pub use crate::export::snapshot::SnapshotCache;
 
 pub fn router(state: AppState) -> Router {
+    let hosts = guard::AllowedHosts::for_bind(state.bind);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -66,6 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/requests/{id}/approve", post(requests::approve))
         .route("/api/requests/{id}/deny", post(requests::deny))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            guard::owner_only,
+        ))
         .with_state(Arc::new(state))
 }
 

@@ -470,6 +470,13 @@ fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), RequestE
     {
         return Err(invalid(field, "contains control characters"));
     }
+    // Bidirectional overrides and line separators can make text read
+    // differently on the owner's screen from what was sent.
+    if value.chars().any(|c| {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}')
+    }) {
+        return Err(invalid(field, "contains text-direction or line-separator characters"));
+    }
     Ok(())
 }
 

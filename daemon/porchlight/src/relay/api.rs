@@ -149,7 +149,7 @@ impl RelayState {
         camera: &str,
         fingerprint: &str,
         expires_us: i64,
-    ) -> Result<String, RelayError> {
+    ) -> Result<Option<String>, RelayError> {
         let key = (id.to_string(), camera.to_string(), fingerprint.to_string());
         if let Some(token) = self
             .tokens
@@ -157,19 +157,36 @@ impl RelayState {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
         {
-            return Ok(token.clone());
+            return Ok(Some(token.clone()));
         }
         let store = self.requests.store.clone();
         let (i, c, f) = key.clone();
-        let token = tokio::task::spawn_blocking(move || store.issue_token(&i, &c, &f, expires_us))
+        let issued = tokio::task::spawn_blocking(move || store.issue_token(&i, &c, &f, expires_us))
             .await
-            .map_err(internal)?
             .map_err(internal)?;
+        let token = match issued {
+            Ok(token) => token,
+            // Another certificate of the agency than the one that asked:
+            // no link for it (tokens stay bound to the asking certificate).
+            Err(crate::requests::RequestStoreError::CertificateMismatch { .. }) => return Ok(None),
+            Err(e) => return Err(internal(e)),
+        };
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, token.clone());
-        Ok(token)
+        Ok(Some(token))
+    }
+
+    /// Whether the owner still shares `camera` at all (privacy off, level
+    /// above `off`): checked again at every download and status answer.
+    fn still_shared(&self, camera: &str) -> bool {
+        let policy = self.policy.current();
+        !policy.privacy
+            && policy
+                .cameras
+                .iter()
+                .any(|c| c.name == camera && c.level != policy::SharingLevel::Off)
     }
 
     fn identity(caller: &Caller) -> Identity {
@@ -243,7 +260,7 @@ impl RelayState {
         object: Object,
         details: serde_json::Value,
         bytes: u64,
-    ) {
+    ) -> bool {
         self.requests.bus.publish(DaemonEvent::RelayAccess {
             time: format_utc_us(now_utc_us()),
             agency: caller.identity.name.clone(),
@@ -261,8 +278,12 @@ impl RelayState {
             .outcome(AuditOutcome::ok())
             .bytes_served(bytes)
             .details(details);
-        if let Err(e) = self.audit.append(with_object(event, object)).await {
-            tracing::error!(error = %e, "cannot write to the audit log");
+        match self.audit.append(with_object(event, object)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write to the audit log");
+                false
+            }
         }
     }
 }
@@ -364,6 +385,9 @@ async fn create_request_inner(
     let policy = state.policy.current();
     let raw = policy::parse_request(&bytes)?;
     let request = policy::validate(raw, &caller.identity, &policy.limits, now)?;
+    // One request at a time from count to record, so parallel requests
+    // cannot all slip under the per-case and per-day limits.
+    let _intake = state.intake.lock().await;
     let store = state.requests.store.clone();
     let (agency, case) = (caller.identity.name.clone(), request.case_id().to_string());
     let history = tokio::task::spawn_blocking(move || store.history(&agency, &case, now))
@@ -591,7 +615,7 @@ async fn status_body(
         let Some(status) = agency_camera_status(camera) else {
             continue; // never mentioned to the agency
         };
-        let servable = camera.is_servable();
+        let servable = camera.is_servable() && state.still_shared(&camera.camera);
         let package = if servable {
             let expires_us = stored.servable_since_us()
                 + state.policy.current().download_expiry.as_micros() as i64;
@@ -603,7 +627,7 @@ async fn status_body(
                     expires_us,
                 )
                 .await?;
-            Some(PackageLink {
+            token.map(|token| PackageLink {
                 state: if delivery::is_ready(state, &stored.id, &camera.camera) {
                     "ready"
                 } else {
@@ -735,6 +759,15 @@ async fn download(
                     ),
                     _ => invalid(),
                 })?;
+        // The owner's switches as they stand now: privacy on, or the camera
+        // no longer shared, stops every download at once.
+        if !state.still_shared(&grant.camera) {
+            return Err(RelayError::new(
+                StatusCode::FORBIDDEN,
+                "not_available",
+                "the owner no longer shares this footage",
+            ));
+        }
         let package = delivery::open_package(&state, &grant).await?;
         Ok::<_, RelayError>((grant, package))
     }
@@ -742,7 +775,9 @@ async fn download(
     match result {
         Ok((grant, package)) => {
             let (response, bytes) = delivery::serve(package, &headers);
-            state
+            // No footage leaves without its audit entry: if the log cannot
+            // be written, nothing is sent.
+            let logged = state
                 .audit_ok(
                     &caller,
                     EventType::Download,
@@ -751,11 +786,19 @@ async fn download(
                         camera: Some(grant.camera.clone()),
                         window: Some(grant.window),
                     },
-                    serde_json::json!({ "range": headers.get(header::RANGE).and_then(|v| v.to_str().ok()), "status": response.status().as_u16() }),
+                    serde_json::json!({
+                        "range": headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+                        "status": response.status().as_u16(),
+                        "peer": caller.peer.to_string(),
+                    }),
                     bytes,
                 )
                 .await;
-            response
+            if logged {
+                response
+            } else {
+                internal("the audit log cannot be written").into_response()
+            }
         }
         Err(error) => {
             state

@@ -18,7 +18,7 @@ use super::tls::agency_name;
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::policy::AgencyIdentity;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// More simultaneous connections than any relay needs; beyond it, new ones
 /// are closed at once so a flood cannot exhaust the box.
@@ -143,7 +143,7 @@ async fn log_failed_handshake(
     error: String,
 ) {
     tracing::info!(%peer, %error, "relay: TLS handshake refused");
-    let key = peer.ip().to_string();
+    let key = network_of(peer.ip());
     let Some(suppressed) = failures.admit(&key) else {
         return;
     };
@@ -160,5 +160,20 @@ async fn log_failed_handshake(
     .details(details);
     if let Err(e) = audit.append(event).await {
         tracing::error!(error = %e, "cannot write to the audit log");
+    }
+}
+
+/// The network an address belongs to (IPv4 /24, IPv6 /64): a flood from
+/// many addresses of one network is throttled as one caller.
+fn network_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }

@@ -40,6 +40,8 @@ pub struct RelayState {
     /// (refused calls, per certificate).
     refusals: Arc<throttle::AuditThrottle>,
     preparing: Arc<Mutex<HashSet<PackageKey>>>,
+    /// Held from counting a request's history to recording it.
+    intake: tokio::sync::Mutex<()>,
     /// Tokens issued in this run, by (request, camera, certificate).
     tokens: Mutex<std::collections::HashMap<(String, String, String), String>>,
 }
@@ -62,6 +64,7 @@ impl RelayState {
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
+            intake: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(std::collections::HashMap::new()),
         }
     }

@@ -48,6 +48,9 @@ impl RateLimiter {
     }
 }
 
+/// Callers tracked one by one before the rest share a bucket.
+const MAX_CALLERS: usize = 1024;
+
 /// How many audit entries one caller's refusals may produce one by one per minute.
 const INDIVIDUAL_ENTRIES_PER_MINUTE: u32 = 20;
 
@@ -75,10 +78,16 @@ impl AuditThrottle {
     }
 
     /// `Some(n)`: write this event, noting `n` earlier ones only counted;
-    /// `None`: count it for the next summary instead.
+    /// `None`: count it for the next summary instead. Past a cap on callers
+    /// tracked at once, new callers share one bucket, so memory stays bounded.
     pub fn admit(&self, caller: &str) -> Option<u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let caller = if windows.len() >= MAX_CALLERS && !windows.contains_key(caller) {
+            "(many callers)"
+        } else {
+            caller
+        };
         let window = windows.entry(caller.to_string()).or_insert(ThrottleWindow {
             start: now,
             logged: 0,
