@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod onvif;
 pub mod plugin_host;
 pub mod policy;
 pub mod relay;

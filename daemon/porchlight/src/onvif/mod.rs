@@ -1,0 +1,23 @@
+//! A small ONVIF client for cameras on the home network: Device and Media
+//! (ver10) plus Media2 (ver20), over plain HTTP with WS-Security and HTTP
+//! Digest. See `docs/onvif.md`.
+//!
+//! One job per file: [`http`] moves bytes, [`soap`] wraps and unwraps
+//! envelopes, [`xml`] reads answers whatever their prefixes, [`device`] and
+//! [`media`] know the operations, [`client`] puts them together.
+
+pub mod client;
+pub mod device;
+pub mod error;
+pub mod http;
+pub mod media;
+#[cfg(test)]
+mod robustness;
+pub mod soap;
+pub mod xml;
+// pub mod discovery; (WS-Discovery, separate branch)
+
+pub use client::{CameraDescription, ClientOptions, OnvifClient, ProfileDescription};
+pub use device::{CameraClock, DeviceInformation};
+pub use error::{ErrorKind, OnvifError};
+pub use media::{AudioEncoder, MediaVersion, Profile, VideoCodec, VideoEncoder};
