@@ -321,9 +321,10 @@ impl State {
                 services
             }
             (false, "GetCapabilities") => self.fixture("agsh-onvif/GetCapabilities.xml"),
-            (false, "GetScopes") => format!(
+            (false, "GetScopes") => (
                 r#"<?xml version="1.0"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tds:GetScopesResponse><tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/type/video_encoder</tt:ScopeItem></tds:Scopes><tds:Scopes><tt:ScopeDef>Configurable</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/name/Front%20Porch</tt:ScopeItem></tds:Scopes></tds:GetScopesResponse></env:Body></env:Envelope>"#
-            ),
+            )
+            .to_string(),
             (false, "GetProfiles") => self.fixture("agsh-onvif/GetProfiles.xml"),
             (false, "GetStreamUri") => {
                 assert_eq!(tag_text(&request.body, "Stream").as_deref(), Some("RTP-Unicast"));
