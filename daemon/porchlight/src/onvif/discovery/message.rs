@@ -149,7 +149,7 @@ pub fn parse(datagram: &[u8]) -> Result<Message, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::Limit("nesting depth"));
                 }
-                let local = start.local_name().as_ref().to_vec();
+                let local = start.local_name().as_ref().as_bytes().to_vec();
                 text.clear();
                 on_open(
                     &stack,
@@ -169,7 +169,7 @@ pub fn parse(datagram: &[u8]) -> Result<Message, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::Limit("nesting depth"));
                 }
-                let local = start.local_name().as_ref().to_vec();
+                let local = start.local_name().as_ref().as_bytes().to_vec();
                 on_open(
                     &stack,
                     &local,
@@ -206,11 +206,11 @@ pub fn parse(datagram: &[u8]) -> Result<Message, ParseError> {
                 stack.pop();
             }
             Event::Text(t) => {
-                let decoded = t.decode().map_err(|e| ParseError::Xml(e.to_string()))?;
+                let decoded = t.xml10_content();
                 push_text(&mut text, &decoded)?;
             }
             Event::CData(c) => {
-                let decoded = c.decode().map_err(|e| ParseError::Xml(e.to_string()))?;
+                let decoded = c.xml10_content();
                 push_text(&mut text, &decoded)?;
             }
             Event::GeneralRef(r) => {
@@ -280,21 +280,17 @@ fn resolve_ref(r: &BytesRef<'_>) -> Result<String, ParseError> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
             Ok(Some(c)) => Ok(c.to_string()),
-            _ => Err(ParseError::Entity(String::from_utf8_lossy(r).into_owned())),
+            _ => Err(ParseError::Entity(r.xml10_content().into_owned())),
         };
     }
-    let name: &[u8] = r;
-    let s = match name {
-        b"lt" => "<",
-        b"gt" => ">",
-        b"amp" => "&",
-        b"apos" => "'",
-        b"quot" => "\"",
-        other => {
-            return Err(ParseError::Entity(
-                String::from_utf8_lossy(other).into_owned(),
-            ))
-        }
+    let name = r.xml10_content();
+    let s = match name.as_ref() {
+        "lt" => "<",
+        "gt" => ">",
+        "amp" => "&",
+        "apos" => "'",
+        "quot" => "\"",
+        other => return Err(ParseError::Entity(other.to_string())),
     };
     Ok(s.to_string())
 }

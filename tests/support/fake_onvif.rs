@@ -1,0 +1,480 @@
+//! A fake ONVIF camera for the client tests: HTTP/1.1 and SOAP over a real
+//! socket on 127.0.0.1, answering Device, Media and Media2 operations from
+//! the captures in `tests/data/onvif/`. It checks WS-Security digests
+//! against its own (possibly skewed) clock, or demands HTTP Digest, and can
+//! misbehave on purpose (silence, huge answers, broken XML, odd prefixes).
+//!
+//! Written independently of the client: its own tag scanning and its own
+//! digest arithmetic, so a bug in the client is not mirrored here.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the camera wants to be authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// WS-Security UsernameToken, `Created` within 5 s of the camera clock.
+    WsSecurity,
+    /// HTTP Digest with this algorithm (`MD5` or `SHA-256`), qop=auth.
+    HttpDigest(&'static str),
+}
+
+/// Ways to misbehave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Accepts connections and never answers.
+    Silent,
+    /// Answers GetSystemDateAndTime with a 2 MiB body.
+    Huge {
+        chunked: bool,
+    },
+    /// Answers GetDeviceInformation with cut-off XML.
+    Malformed,
+    /// Rewrites every prefix (`tds:` → `ns0:`, `tt:` → `ns1:`, `trt:` → `ns2:`,
+    /// `SOAP-ENV:` → `S:`).
+    OddPrefixes,
+    /// Has no GetServices (ter:ActionNotSupported): the client must use GetCapabilities.
+    NoGetServices,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub username: String,
+    pub password: String,
+    pub auth: Auth,
+    /// Camera clock minus the real one.
+    pub clock_skew: time::Duration,
+    pub media2: bool,
+    pub mode: Mode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            username: "admin".into(),
+            password: "porch light 42".into(),
+            auth: Auth::WsSecurity,
+            clock_skew: time::Duration::ZERO,
+            media2: false,
+            mode: Mode::Normal,
+        }
+    }
+}
+
+pub struct FakeCamera {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/onvif/device_service`
+    pub xaddr: String,
+    /// Operations received, in order (`GetProfiles`, `media2:GetProfiles`, ...),
+    /// with `!` appended when authentication failed.
+    pub log: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeCamera {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeCamera {
+    pub async fn start(config: Config) -> FakeCamera {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(State {
+            config,
+            addr,
+            log: log.clone(),
+            nonces: Mutex::new(Vec::new()),
+        });
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let _ = state.serve(stream).await;
+                });
+            }
+        });
+        FakeCamera {
+            addr,
+            xaddr: format!("http://{addr}/onvif/device_service"),
+            log,
+            task,
+        }
+    }
+
+    pub fn operations(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+struct State {
+    config: Config,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    nonces: Mutex<Vec<String>>,
+}
+
+struct Request {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/onvif")
+}
+
+/// The text of the first element with this local name, any prefix.
+pub fn tag_text(xml: &str, local: &str) -> Option<String> {
+    let mut rest = xml;
+    loop {
+        let start = rest.find('<')?;
+        rest = &rest[start + 1..];
+        let end = rest.find(['>', ' ', '/', '\t', '\n', '\r'])?;
+        let name = &rest[..end];
+        let name_local = name.rsplit(':').next().unwrap_or(name);
+        if name_local == local && !name.starts_with('/') {
+            let open_end = rest.find('>')?;
+            if rest[..open_end].ends_with('/') {
+                return Some(String::new());
+            }
+            let content = &rest[open_end + 1..];
+            let close = content.find("</")?;
+            return Some(content[..close].trim().to_string());
+        }
+    }
+}
+
+/// The local name of the first element inside `Body`.
+fn operation(xml: &str) -> Option<String> {
+    let body_at = xml.find(":Body>").or_else(|| xml.find("<Body>"))?;
+    let rest = &xml[body_at..];
+    let rest = &rest[rest.find('>')? + 1..];
+    let rest = &rest[rest.find('<')? + 1..];
+    let end = rest.find(['>', ' ', '/'])?;
+    let name = &rest[..end];
+    Some(name.rsplit(':').next().unwrap_or(name).to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fault(subcode: &str, reason: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error"><SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value><SOAP-ENV:Subcode><SOAP-ENV:Value>{subcode}</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Code><SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">{reason}</SOAP-ENV:Text></SOAP-ENV:Reason></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+    )
+}
+
+impl State {
+    fn camera_now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.config.clock_skew
+    }
+
+    fn fixture(&self, path: &str) -> String {
+        let text = std::fs::read_to_string(data_dir().join(path)).expect(path);
+        text.replace("192.168.68.111", &self.addr.to_string())
+    }
+
+    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = l.split_once(':') {
+                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        let request = Request {
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let mut stream = reader.into_inner();
+        if self.config.mode == Mode::Silent {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Ok(());
+        }
+        let (status, extra_headers, body) = self.respond(&request);
+        if let Mode::Huge { chunked } = self.config.mode {
+            if body.contains("GetSystemDateAndTimeResponse") {
+                let filler = format!("<!-- {} -->", "x".repeat(2 << 20));
+                let big = body.replace("<SOAP-ENV:Body>", &format!("<SOAP-ENV:Body>{filler}"));
+                let head = if chunked {
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\n\r\n", big.len())
+                };
+                stream.write_all(head.as_bytes()).await?;
+                if chunked {
+                    for chunk in big.as_bytes().chunks(64 * 1024) {
+                        stream
+                            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                            .await?;
+                        stream.write_all(chunk).await?;
+                        stream.write_all(b"\r\n").await?;
+                    }
+                    stream.write_all(b"0\r\n\r\n").await?;
+                } else {
+                    stream.write_all(big.as_bytes()).await?;
+                }
+                return stream.shutdown().await;
+            }
+        }
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            _ => "Error",
+        };
+        let mut head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/soap+xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for h in extra_headers {
+            head.push_str(&h);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    }
+
+    fn respond(&self, request: &Request) -> (u16, Vec<String>, String) {
+        let op = operation(&request.body).unwrap_or_default();
+        let media2 = request.path.ends_with("/media2");
+        let name = if media2 {
+            format!("media2:{op}")
+        } else {
+            op.clone()
+        };
+
+        if op != "GetSystemDateAndTime" {
+            if let Err((status, headers, body)) = self.authenticate(request) {
+                self.log.lock().unwrap().push(format!("{name}!"));
+                return (status, headers, body);
+            }
+        }
+        self.log.lock().unwrap().push(name);
+
+        let body = match (media2, op.as_str()) {
+            (_, "GetSystemDateAndTime") => self.date_and_time(),
+            (false, "GetDeviceInformation") if self.config.mode == Mode::Malformed => {
+                "<?xml version=\"1.0\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\"><SOAP-ENV:Body><tds:GetDeviceInformationResponse><tds:Manufacturer>Mock".to_string()
+            }
+            (false, "GetDeviceInformation") => self.fixture("agsh-onvif/GetDeviceInformation.xml"),
+            (false, "GetServices") if self.config.mode == Mode::NoGetServices => {
+                return (
+                    400,
+                    vec![],
+                    fault("ter:ActionNotSupported", "Optional Action Not Implemented"),
+                )
+            }
+            (false, "GetServices") => {
+                let mut services = self.fixture("agsh-onvif/GetServices.xml");
+                if self.config.media2 {
+                    let entry = format!(
+                        "<tds:Service><tds:Namespace>http://www.onvif.org/ver20/media/wsdl</tds:Namespace><tds:XAddr>http://{}/onvif/media2</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>",
+                        self.addr
+                    );
+                    services = services.replace(
+                        "</tds:GetServicesResponse>",
+                        &format!("{entry}</tds:GetServicesResponse>"),
+                    );
+                }
+                services
+            }
+            (false, "GetCapabilities") => self.fixture("agsh-onvif/GetCapabilities.xml"),
+            (false, "GetScopes") => (
+                r#"<?xml version="1.0"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tds:GetScopesResponse><tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/type/video_encoder</tt:ScopeItem></tds:Scopes><tds:Scopes><tt:ScopeDef>Configurable</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/name/Front%20Porch</tt:ScopeItem></tds:Scopes></tds:GetScopesResponse></env:Body></env:Envelope>"#
+            )
+            .to_string(),
+            (false, "GetProfiles") => self.fixture("agsh-onvif/GetProfiles.xml"),
+            (false, "GetStreamUri") => {
+                assert_eq!(tag_text(&request.body, "Stream").as_deref(), Some("RTP-Unicast"));
+                assert_eq!(tag_text(&request.body, "Protocol").as_deref(), Some("RTSP"));
+                assert_eq!(tag_text(&request.body, "ProfileToken").as_deref(), Some("main"));
+                self.fixture("agsh-onvif/GetStreamUri.xml")
+            }
+            (false, "GetSnapshotUri") => self.fixture("agsh-onvif/GetSnapshotUri.xml"),
+            (true, "GetProfiles") => {
+                assert_eq!(tag_text(&request.body, "Type").as_deref(), Some("All"));
+                self.fixture("handwritten/media2/GetProfiles.xml")
+            }
+            (true, "GetStreamUri") => {
+                assert_eq!(tag_text(&request.body, "Protocol").as_deref(), Some("RTSP"));
+                self.fixture("handwritten/media2/GetStreamUri.xml")
+            }
+            // A camera without snapshots on Media2.
+            (true, "GetSnapshotUri") => {
+                return (
+                    500,
+                    vec![],
+                    fault("ter:OptionalActionNotImplemented", "no snapshots"),
+                )
+            }
+            _ => return (400, vec![], fault("ter:ActionNotSupported", "not here")),
+        };
+        let body = if self.config.mode == Mode::OddPrefixes {
+            let mut b = body;
+            for (from, to) in [
+                ("tds", "ns0"),
+                ("tt", "ns1"),
+                ("trt", "ns2"),
+                ("SOAP-ENV", "S"),
+            ] {
+                b = b
+                    .replace(&format!("xmlns:{from}="), &format!("xmlns:{to}="))
+                    .replace(&format!("<{from}:"), &format!("<{to}:"))
+                    .replace(&format!("</{from}:"), &format!("</{to}:"));
+            }
+            b
+        } else {
+            body
+        };
+        (200, vec![], body)
+    }
+
+    fn date_and_time(&self) -> String {
+        let t = self.camera_now();
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><SOAP-ENV:Body><tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime><tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time><tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>"#,
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.year(),
+            u8::from(t.month()),
+            t.day()
+        )
+    }
+
+    fn authenticate(&self, request: &Request) -> Result<(), (u16, Vec<String>, String)> {
+        match self.config.auth {
+            Auth::WsSecurity => self.check_ws_security(&request.body).map_err(|why| {
+                (400, vec![], fault("ter:NotAuthorized", &format!("Sender not Authorized: {why}")))
+            }),
+            Auth::HttpDigest(alg) => self.check_digest(request, alg).map_err(|_| {
+                let nonce = hex(&rand::random::<[u8; 16]>());
+                self.nonces.lock().unwrap().push(nonce.clone());
+                (
+                    401,
+                    vec![format!(
+                        "WWW-Authenticate: Digest realm=\"fake-camera\", qop=\"auth\", nonce=\"{nonce}\", opaque=\"0pq\", algorithm={alg}"
+                    )],
+                    String::new(),
+                )
+            }),
+        }
+    }
+
+    fn check_ws_security(&self, body: &str) -> Result<(), String> {
+        let user = tag_text(body, "Username").ok_or("no UsernameToken")?;
+        let digest = tag_text(body, "Password").ok_or("no Password")?;
+        let nonce = tag_text(body, "Nonce").ok_or("no Nonce")?;
+        let created = tag_text(body, "Created").ok_or("no Created")?;
+        if user != self.config.username {
+            return Err("unknown user".into());
+        }
+        let created_at = OffsetDateTime::parse(&created, &Rfc3339).map_err(|e| e.to_string())?;
+        let off = (created_at - self.camera_now()).abs();
+        if off > time::Duration::seconds(5) {
+            return Err(format!("Created {created} is {off} off the camera clock"));
+        }
+        let nonce = base64::engine::general_purpose::STANDARD
+            .decode(nonce)
+            .map_err(|e| e.to_string())?;
+        let mut h = Sha1::new();
+        h.update(&nonce);
+        h.update(created.as_bytes());
+        h.update(self.config.password.as_bytes());
+        let expected = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+        if expected != digest {
+            return Err("digest mismatch".into());
+        }
+        Ok(())
+    }
+
+    fn check_digest(&self, request: &Request, alg: &str) -> Result<(), String> {
+        let header = request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.clone())
+            .ok_or("no Authorization")?;
+        let params = header.strip_prefix("Digest ").ok_or("not Digest")?;
+        let get = |k: &str| -> Option<String> {
+            params.split(", ").find_map(|kv| {
+                let (n, v) = kv.split_once('=')?;
+                (n.trim() == k).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        let nonce = get("nonce").ok_or("no nonce")?;
+        if !self.nonces.lock().unwrap().contains(&nonce) {
+            return Err("stale nonce".into());
+        }
+        if get("username").as_deref() != Some(&self.config.username) {
+            return Err("user".into());
+        }
+        if get("algorithm").as_deref() != Some(alg) || get("opaque").as_deref() != Some("0pq") {
+            return Err("algorithm or opaque".into());
+        }
+        let uri = get("uri").ok_or("uri")?;
+        if uri != request.path {
+            return Err("uri".into());
+        }
+        let h = |s: String| match alg {
+            "SHA-256" => hex(&Sha256::digest(s.as_bytes())),
+            _ => hex(&Md5::digest(s.as_bytes())),
+        };
+        let ha1 = h(format!(
+            "{}:fake-camera:{}",
+            self.config.username, self.config.password
+        ));
+        let ha2 = h(format!("POST:{uri}"));
+        let expected = h(format!(
+            "{ha1}:{nonce}:{}:{}:auth:{ha2}",
+            get("nc").ok_or("nc")?,
+            get("cnonce").ok_or("cnonce")?
+        ));
+        if get("response").as_deref() != Some(expected.as_str()) {
+            return Err("response".into());
+        }
+        Ok(())
+    }
+}
