@@ -5,6 +5,8 @@
 
 #[path = "support/ws_discovery_fake.rs"]
 mod fake;
+#[path = "support/fake_onvif.rs"]
+mod fake_onvif;
 #[path = "support/netns.rs"]
 mod netns;
 
@@ -318,4 +320,64 @@ fn real_probe_match_captures_parse() {
         checked += 1;
     }
     assert!(checked >= 3, "only {checked} captures");
+}
+
+/// The newcomer's command: `porchlight discover` finds the camera by
+/// multicast and, with its login, lists make, model and stream URIs (the
+/// camera's clock is two hours off, as cameras' clocks often are).
+#[test]
+fn porchlight_discover_lists_found_cameras_with_their_streams() {
+    isolated(|| async {
+        let soap = fake_onvif::FakeCamera::start(fake_onvif::Config {
+            clock_skew: time::Duration::hours(2),
+            ..fake_onvif::Config::default()
+        })
+        .await;
+        let mut camera = FakeCamera::new(CAM_A, "Front%20Porch");
+        camera.xaddrs = vec![soap.xaddr.clone()];
+        let responder = camera.spawn(discovery::PORT);
+        let run = |args: Vec<&str>| {
+            let args: Vec<String> = args.into_iter().map(str::to_string).collect();
+            async move {
+                let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_porchlight"))
+                    .args(&args)
+                    .output()
+                    .await
+                    .expect("run porchlight");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        };
+        let found = run(vec![
+            "discover",
+            "--interface",
+            "127.0.0.1",
+            "--timeout",
+            "1",
+            "--user",
+            "admin",
+            "--password",
+            "porch light 42",
+        ])
+        .await;
+        assert!(found.contains("found 1 ONVIF camera"), "{found}");
+        assert!(found.contains("Front Porch"), "{found}");
+        assert!(found.contains("rtsp://"), "stream URIs listed: {found}");
+        // Without the password the camera is still listed, with the reason.
+        let locked = run(vec![
+            "discover",
+            "--interface",
+            "127.0.0.1",
+            "--timeout",
+            "1",
+        ])
+        .await;
+        assert!(locked.contains("found 1 ONVIF camera"), "{locked}");
+        assert!(locked.contains("cannot"), "{locked}");
+        responder.abort();
+    });
 }

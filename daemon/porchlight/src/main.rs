@@ -96,6 +96,22 @@ enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+    /// Find ONVIF cameras on the network and list their streams.
+    Discover {
+        /// IPv4 address or interface name to search from (repeatable);
+        /// default: every non-loopback interface.
+        #[arg(long = "interface")]
+        interfaces: Vec<String>,
+        /// Seconds to wait for answers.
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+        /// Camera login (ONVIF user), to ask each camera for its streams.
+        #[arg(long)]
+        user: Option<String>,
+        /// Password; or set PORCHLIGHT_ONVIF_PASSWORD (kept out of shell history).
+        #[arg(long, requires = "user")]
+        password: Option<String>,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -369,6 +385,27 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 device.device.fingerprint()
             );
             println!("restart the daemon to apply; the change goes into the audit log");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Discover {
+            interfaces,
+            timeout,
+            user,
+            password,
+        } => {
+            if !(0.1..=60.0).contains(&timeout) {
+                anyhow::bail!("--timeout must be between 0.1 and 60 seconds");
+            }
+            let password = password.or_else(|| std::env::var("PORCHLIGHT_ONVIF_PASSWORD").ok());
+            let credentials = user.map(|u| (u, password.unwrap_or_default()));
+            let report = runtime()?.block_on(porchlight::onvif::discover_cli::run(
+                porchlight::onvif::discover_cli::DiscoverArgs {
+                    interfaces,
+                    timeout: std::time::Duration::from_secs_f64(timeout),
+                    credentials,
+                },
+            ))?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {

@@ -9,6 +9,8 @@
 
 pub mod client;
 pub mod device;
+/// `porchlight discover`.
+pub mod discover_cli;
 /// Finding cameras on the LAN (WS-Discovery); see `docs/onvif-discovery.md`.
 pub mod discovery;
 pub mod error;
