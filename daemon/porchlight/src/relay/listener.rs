@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::throttle::AuditThrottle;
-use super::tls::agency_name;
+use super::tls::PinnedCas;
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::policy::AgencyIdentity;
 
@@ -24,16 +24,38 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// are closed at once so a flood cannot exhaust the box.
 const MAX_CONNECTIONS: usize = 256;
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+/// What every connection of the listener shares.
+pub struct ListenerParts {
+    pub tls: Arc<rustls::ServerConfig>,
+    pub router: Router,
+    pub audit: AuditLog,
+    /// Throttles audit entries for failed handshakes, per network.
+    pub failures: Arc<AuditThrottle>,
+    /// The pinned agency CAs (which agency a certificate may speak for).
+    pub pinned: Arc<PinnedCas>,
+}
+
+struct Shared {
+    acceptor: tokio_rustls::TlsAcceptor,
     router: Router,
     audit: AuditLog,
     failures: Arc<AuditThrottle>,
+    pinned: Arc<PinnedCas>,
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    parts: ListenerParts,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let shared = Arc::new(Shared {
+        acceptor: tokio_rustls::TlsAcceptor::from(parts.tls),
+        router: parts.router,
+        audit: parts.audit,
+        failures: parts.failures,
+        pinned: parts.pinned,
+    });
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let (tcp, peer) = tokio::select! {
@@ -54,16 +76,10 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         open.fetch_add(1, Ordering::Relaxed);
         let guard = ConnectionCount(open.clone());
-        let (acceptor, router, audit, failures) = (
-            acceptor.clone(),
-            router.clone(),
-            audit.clone(),
-            failures.clone(),
-        );
-        let shutdown = shutdown.clone();
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            serve_connection(tcp, peer, acceptor, router, audit, failures, shutdown).await;
+            serve_connection(tcp, peer, &shared, shutdown).await;
         });
     }
 }
@@ -80,18 +96,15 @@ impl Drop for ConnectionCount {
 async fn serve_connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
-    acceptor: tokio_rustls::TlsAcceptor,
-    router: Router,
-    audit: AuditLog,
-    failures: Arc<AuditThrottle>,
+    shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let (audit, failures) = (&shared.audit, &shared.failures);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return log_failed_handshake(&audit, &failures, peer, e.to_string()).await,
+        Ok(Err(e)) => return log_failed_handshake(audit, failures, peer, e.to_string()).await,
         Err(_) => {
-            return log_failed_handshake(&audit, &failures, peer, "handshake timed out".into())
-                .await
+            return log_failed_handshake(audit, failures, peer, "handshake timed out".into()).await
         }
     };
     let Some(certificate) = stream
@@ -102,13 +115,16 @@ async fn serve_connection(
         .map(|c| c.as_ref().to_vec())
     else {
         // The verifier demands a certificate; this is only belt and braces.
-        return log_failed_handshake(&audit, &failures, peer, "no client certificate".into()).await;
+        return log_failed_handshake(audit, failures, peer, "no client certificate".into()).await;
     };
     let identity = AgencyIdentity {
-        name: agency_name(&certificate).unwrap_or_default(),
+        name: shared.pinned.agency_of(&certificate).unwrap_or_default(),
         cert_fingerprint: crate::evidence::certificate_fingerprint(&certificate),
     };
-    let service = router.layer(axum::Extension(Caller { identity, peer }));
+    let service = shared
+        .router
+        .clone()
+        .layer(axum::Extension(Caller { identity, peer }));
     let service = hyper_util::service::TowerToHyperService::new(service);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -94,6 +94,7 @@ pub async fn start(
         device.certificate_der(),
         device.private_key_pem(),
     )?;
+    let pinned = Arc::new(tls::PinnedCas::load(agency_ca)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen for the relay on {listen}"))?;
@@ -103,7 +104,14 @@ pub async fn start(
     let failures = state.refusals.clone();
     let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown.clone()));
     Ok(Some(tokio::spawn(async move {
-        listener::serve(listener, tls, router, audit, failures, shutdown).await;
+        let parts = listener::ListenerParts {
+            tls,
+            router,
+            audit,
+            failures,
+            pinned,
+        };
+        listener::serve(listener, parts, shutdown).await;
         // It writes the last summary as the daemon stops.
         let _ = summaries.await;
     })))

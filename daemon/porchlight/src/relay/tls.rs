@@ -58,8 +58,65 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The agency a verified client certificate speaks for: its subject's
-/// Organization (O), else its Common Name (CN).
+/// The pinned agency CAs, by subject, with the Organization each vouches
+/// for (when it names one).
+#[derive(Clone, Debug, Default)]
+pub struct PinnedCas(Vec<(Vec<u8>, Option<String>)>);
+
+impl PinnedCas {
+    pub fn load(agency_ca: &Path) -> Result<PinnedCas, TlsSetupError> {
+        let pem = std::fs::read(agency_ca).map_err(|e| TlsSetupError::AgencyCa {
+            path: agency_ca.display().to_string(),
+            error: e.to_string(),
+        })?;
+        let mut cas = Vec::new();
+        for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+            if let Ok(parsed) = x509_cert::Certificate::from_der(cert.as_ref()) {
+                use x509_cert::der::Encode;
+                let subject = parsed.tbs_certificate.subject.to_der().unwrap_or_default();
+                cas.push((subject, organization(&parsed)));
+            }
+        }
+        Ok(PinnedCas(cas))
+    }
+
+    /// The agency a verified client certificate speaks for: its subject's
+    /// Organization (O), else its Common Name (CN). When the CA that issued
+    /// it names an Organization, the certificate must name the same one:
+    /// one agency's CA cannot vouch for another agency.
+    pub fn agency_of(&self, certificate_der: &[u8]) -> Option<String> {
+        use x509_cert::der::Encode;
+        let name = agency_name(certificate_der)?;
+        let cert = x509_cert::Certificate::from_der(certificate_der).ok()?;
+        let issuer = cert.tbs_certificate.issuer.to_der().ok()?;
+        match self.0.iter().find(|(subject, _)| *subject == issuer) {
+            Some((_, Some(ca_org))) if *ca_org != name => None,
+            _ => Some(name),
+        }
+    }
+}
+
+fn organization(cert: &x509_cert::Certificate) -> Option<String> {
+    use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
+    const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.10");
+    cert.tbs_certificate.subject.0.iter().find_map(|rdn| {
+        rdn.0
+            .iter()
+            .find(|atv| atv.oid == ORGANIZATION)
+            .and_then(|atv| {
+                Utf8StringRef::try_from(&atv.value)
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|_| {
+                        PrintableStringRef::try_from(&atv.value).map(|s| s.as_str().to_string())
+                    })
+                    .ok()
+            })
+    })
+}
+
+/// The agency a verified client certificate names: its subject's
+/// Organization (O), else its Common Name (CN). See [`PinnedCas::agency_of`].
 pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
     use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
     const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
@@ -83,4 +140,70 @@ pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
         .or_else(|| value_of(COMMON_NAME))
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(org: Option<&str>) -> (rcgen::Issuer<'static, rcgen::KeyPair>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Agency CA");
+        if let Some(org) = org {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationName, org);
+        }
+        let cert = params.self_signed(&key).expect("self-signed");
+        let der = cert.der().to_vec();
+        (rcgen::Issuer::new(params, key), der)
+    }
+
+    fn leaf(issuer: &rcgen::Issuer<'static, rcgen::KeyPair>, org: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Officer");
+        params
+            .signed_by(&key, issuer)
+            .expect("signed")
+            .der()
+            .to_vec()
+    }
+
+    fn pinned(ca_der: &[u8]) -> PinnedCas {
+        let cert = x509_cert::Certificate::from_der(ca_der).expect("ca");
+        use x509_cert::der::Encode;
+        PinnedCas(vec![(
+            cert.tbs_certificate.subject.to_der().expect("subject"),
+            organization(&cert),
+        )])
+    }
+
+    #[test]
+    fn an_agency_ca_vouches_only_for_its_own_agency() {
+        let (issuer, der) = ca(Some("Dallas Police Department"));
+        let cas = pinned(&der);
+        assert_eq!(
+            cas.agency_of(&leaf(&issuer, "Dallas Police Department"))
+                .as_deref(),
+            Some("Dallas Police Department")
+        );
+        assert_eq!(cas.agency_of(&leaf(&issuer, "Other PD")), None);
+        // A relay CA that names no agency vouches for the names it signs.
+        let (relay_issuer, relay_der) = ca(None);
+        let relay = pinned(&relay_der);
+        assert_eq!(
+            relay.agency_of(&leaf(&relay_issuer, "Other PD")).as_deref(),
+            Some("Other PD")
+        );
+    }
 }
