@@ -60,11 +60,7 @@ impl DaemonHost {
     }
 
     fn hub(&self) -> HubState {
-        let pending = self
-            .requests
-            .store
-            .list(Some(RequestState::Pending))
-            .map_or(0, |list| list.len() as u32);
+        let pending = self.pending_requests().len() as u32;
         HubState {
             privacy: self.controls.switches().privacy,
             pending_requests: pending,
@@ -228,12 +224,17 @@ impl Host for DaemonHost {
         (self.hub(), self.cameras())
     }
 
+    /// Requests with any camera still waiting for the owner (pending, or
+    /// partly answered), after expiring the overdue ones.
     fn pending_requests(&self) -> Vec<PoliceRequest> {
-        self.requests
-            .store
-            .list(Some(RequestState::Pending))
-            .map(|list| list.iter().map(police_request).collect())
-            .unwrap_or_default()
+        let _ = self.requests.expire_due_blocking();
+        [RequestState::Pending, RequestState::PartiallyApproved]
+            .into_iter()
+            .filter_map(|state| self.requests.store.list(Some(state)).ok())
+            .flatten()
+            .filter(|r| r.awaiting_cameras().next().is_some())
+            .map(|r| police_request(&r))
+            .collect()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<HostEvent> {

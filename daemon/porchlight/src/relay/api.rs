@@ -307,11 +307,17 @@ async fn not_found(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let error = RelayError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no such endpoint: {method} {}", uri.path()),
-    );
+    // Unknown paths count against the call rate like any other call.
+    let error = state.admit(&caller).err().unwrap_or_else(|| {
+        RelayError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no such endpoint: {method} {}",
+                uri.path().chars().take(200).collect::<String>()
+            ),
+        )
+    });
     state
         .audit_refusal(&caller, "unknown endpoint", &error, Object::default())
         .await;
@@ -775,6 +781,22 @@ async fn download(
     match result {
         Ok((grant, package)) => {
             let (response, bytes) = delivery::serve(package, &headers);
+            if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+                let error = RelayError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    "the requested byte range is outside the package",
+                );
+                state
+                    .audit_refusal(
+                        &caller,
+                        "GET /v1/requests/{id}/packages/{camera}",
+                        &error,
+                        object(),
+                    )
+                    .await;
+                return response;
+            }
             // No footage leaves without its audit entry: if the log cannot
             // be written, nothing is sent.
             let logged = state

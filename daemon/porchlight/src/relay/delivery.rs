@@ -98,7 +98,26 @@ pub async fn open_package(
             return Err(RelayError::preparing());
         }
     };
-    let etag = format!("\"{}-{}\"", grant.request_id, grant.camera);
+    // Size and modification time: a package made again gets a new tag, so
+    // If-Range never splices two different packages.
+    let stamp = file
+        .metadata()
+        .ok()
+        .and_then(|m| {
+            Some((
+                m.len(),
+                m.modified()
+                    .ok()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_nanos(),
+            ))
+        })
+        .unwrap_or_default();
+    let etag = format!(
+        "\"{}-{}-{:x}-{:x}\"",
+        grant.request_id, grant.camera, stamp.0, stamp.1
+    );
     ClipFile::from_file(file, etag)
         .map(Arc::new)
         .map_err(|_| RelayError::preparing())
