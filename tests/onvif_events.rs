@@ -158,14 +158,14 @@ async fn after_a_reboot_the_driver_subscribes_again() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The old subscription is left to expire, as after a reboot.
     assert_eq!(
         cam.count("CreatePullPointSubscription"),
         3,
         "{:?}",
         cam.operations()
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The broken one was let go (camera slots are few).
+    subscribed(&cam, 1).await;
     cam.push_tamper(true);
     let e = next(&mut f).await;
     assert_eq!((e.kind, e.active), (CameraEventKind::Tamper, true));
@@ -194,7 +194,9 @@ async fn renews_before_the_camera_drops_the_subscription() {
     assert!(next(&mut f).await.active);
     let ops = cam.operations();
     assert_eq!(cam.count("CreatePullPointSubscription"), 1, "{ops:?}");
-    assert!(cam.count("Renew") >= 3, "{ops:?}");
+    // About one renew per 1.5 s, not one per pull.
+    let renews = cam.count("Renew");
+    assert!((3..=8).contains(&renews), "{renews} renews: {ops:?}");
     assert!(cam.count("PullMessages") >= 3, "{ops:?}");
     stop(f).await;
     assert_eq!(cam.subscriptions(), 0);

@@ -384,6 +384,8 @@ pub struct Subscription {
     options: FollowOptions,
     /// Local instant the camera will drop the subscription (our best guess).
     expires: Instant,
+    /// The lifetime the camera last granted.
+    granted: Duration,
 }
 
 impl Subscription {
@@ -426,6 +428,7 @@ impl Subscription {
             reference_parameters: point.reference_parameters,
             options: options.clone(),
             expires: started + life,
+            granted: life,
         })
     }
 
@@ -468,6 +471,7 @@ impl Subscription {
             response.termination_time.as_deref(),
         ) {
             self.expires = started + life;
+            self.granted = life;
         }
         Ok(response)
     }
@@ -493,6 +497,7 @@ impl Subscription {
         let life = lifetime(r.text_at(&["CurrentTime"]), r.text_at(&["TerminationTime"]))
             .unwrap_or(self.options.termination);
         self.expires = started + life;
+        self.granted = life;
         Ok(())
     }
 
@@ -507,13 +512,13 @@ impl Subscription {
         .map(|_| ())
     }
 
-    /// When to renew: a pull plus a margin before expiry (a quarter of the
-    /// lifetime granted, at least 2 s).
+    /// When to renew: once less than a pull plus a margin (a quarter of the
+    /// lifetime granted, 0.5 to 10 s) is left.
     fn renew_due(&self) -> bool {
         let margin = self.options.pull_timeout
-            + (self.options.termination / 4)
+            + (self.granted / 4)
                 .min(Duration::from_secs(10))
-                .max(Duration::from_secs(2));
+                .max(Duration::from_millis(500));
         Instant::now() + margin >= self.expires
     }
 }
@@ -588,7 +593,11 @@ pub async fn follow_with(
                         .iter()
                         .filter_map(Notification::camera_event)
                     {
-                        if sender.send(event).await.is_err() {
+                        let sent = tokio::select! {
+                            r = sender.send(event) => r.is_ok(),
+                            _ = shutdown.changed() => false,
+                        };
+                        if !sent {
                             let _ = sub.unsubscribe().await;
                             return;
                         }
@@ -598,6 +607,14 @@ pub async fn follow_with(
             }
         };
         tracing::warn!(camera = %client.address(), error = %failure, retry_in = ?backoff, "camera events subscription lost; subscribing again");
+        // Cameras allow few subscriptions: free this one if it still exists
+        // (after a reboot this fails at once; that is fine).
+        if !matches!(failure.kind, ErrorKind::Network(_)) {
+            tokio::select! {
+                _ = sub.unsubscribe() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         if wait(&mut shutdown, backoff).await {
             return;
         }
@@ -711,6 +728,34 @@ mod tests {
             .unwrap()
             .notifications
             .is_empty());
+    }
+
+    #[test]
+    fn handwritten_mixed_pull() {
+        let r = body(&data("handwritten/events/PullMessages.xml"));
+        let m = parse_pull_messages(&r).unwrap();
+        assert_eq!(m.notifications.len(), 5);
+        assert_eq!(m.notifications[0].property_operation, "Initialized");
+        let events: Vec<(CameraEventKind, bool)> = m
+            .notifications
+            .iter()
+            .filter_map(Notification::camera_event)
+            .map(|e| (e.kind, e.active))
+            .collect();
+        use CameraEventKind::*;
+        assert_eq!(
+            events,
+            [
+                (Motion, false),
+                (Motion, true),
+                (Tamper, true),
+                (Tamper, false)
+            ]
+        );
+        assert_eq!(
+            lifetime(m.current_time.as_deref(), m.termination_time.as_deref()),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]
