@@ -4,14 +4,22 @@
 //! against its own (possibly skewed) clock, or demands HTTP Digest, and can
 //! misbehave on purpose (silence, huge answers, broken XML, odd prefixes).
 //!
+//! It also serves the Events service: CreatePullPointSubscription hands out
+//! a pull point on itself (`/onvif/pullpoint/N`), PullMessages long-polls
+//! for notifications a test pushes ([`FakeCamera::push_motion`], ...),
+//! Renew and Unsubscribe work, subscriptions expire, and
+//! [`FakeCamera::reboot`] forgets them all so the next PullMessages faults.
+//!
 //! Written independently of the client: its own tag scanning and its own
 //! digest arithmetic, so a bug in the client is not mirrored here.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use md5::Md5;
@@ -59,6 +67,9 @@ pub struct Config {
     pub clock_skew: time::Duration,
     pub media2: bool,
     pub mode: Mode,
+    /// Longest subscription the camera grants (it asks for less if the
+    /// client asks for more); `None`: whatever was asked.
+    pub max_subscription: Option<Duration>,
 }
 
 impl Default for Config {
@@ -70,6 +81,7 @@ impl Default for Config {
             clock_skew: time::Duration::ZERO,
             media2: false,
             mode: Mode::Normal,
+            max_subscription: None,
         }
     }
 }
@@ -81,7 +93,29 @@ pub struct FakeCamera {
     /// Operations received, in order (`GetProfiles`, `media2:GetProfiles`, ...),
     /// with `!` appended when authentication failed.
     pub log: Arc<Mutex<Vec<String>>>,
+    events: Arc<Events>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The camera's pull points.
+#[derive(Default)]
+struct Events {
+    subs: Mutex<EventsState>,
+    /// Woken when a notification is queued or subscriptions are dropped.
+    changed: tokio::sync::Notify,
+    /// The next PullMessages answer is cut-off XML.
+    garble_next_pull: AtomicBool,
+}
+
+#[derive(Default)]
+struct EventsState {
+    next_id: u32,
+    subs: BTreeMap<u32, Subscription>,
+}
+
+struct Subscription {
+    queue: VecDeque<String>,
+    expires: Instant,
 }
 
 impl Drop for FakeCamera {
@@ -95,11 +129,13 @@ impl FakeCamera {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let events = Arc::new(Events::default());
         let state = Arc::new(State {
             config,
             addr,
             log: log.clone(),
             nonces: Mutex::new(Vec::new()),
+            events: events.clone(),
         });
         let task = tokio::spawn(async move {
             loop {
@@ -116,6 +152,7 @@ impl FakeCamera {
             addr,
             xaddr: format!("http://{addr}/onvif/device_service"),
             log,
+            events,
             task,
         }
     }
@@ -123,13 +160,96 @@ impl FakeCamera {
     pub fn operations(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
+
+    /// How many times `op` was received (authenticated).
+    pub fn count(&self, op: &str) -> usize {
+        self.operations().iter().filter(|o| *o == op).count()
+    }
+
+    /// Queues a raw `wsnt:NotificationMessage` (any XML fragment, using the
+    /// prefixes `wsnt`, `tt`, `tns1`, `wsa5`) on every live subscription.
+    pub fn push_raw(&self, notification: &str) {
+        let mut state = self.events.subs.lock().unwrap();
+        for sub in state.subs.values_mut() {
+            sub.queue.push_back(notification.to_string());
+        }
+        drop(state);
+        self.events.changed.notify_waiters();
+    }
+
+    /// A notification on `topic` with one Data item.
+    pub fn push_event(&self, topic: &str, item: &str, active: bool) {
+        let utc = OffsetDateTime::now_utc().format(&Rfc3339).unwrap();
+        self.push_raw(&format!(
+            r#"<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{topic}</wsnt:Topic><wsnt:Message><tt:Message UtcTime="{utc}" PropertyOperation="Changed"><tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" Value="000"/><tt:SimpleItem Name="Rule" Value="MyMotionDetectorRule"/></tt:Source><tt:Data><tt:SimpleItem Name="{item}" Value="{active}"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>"#
+        ));
+    }
+
+    /// `tns1:RuleEngine/CellMotionDetector/Motion`, `IsMotion`.
+    pub fn push_motion(&self, active: bool) {
+        self.push_event(
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "IsMotion",
+            active,
+        );
+    }
+
+    /// `tns1:RuleEngine/TamperDetector/Tamper`, `IsTamper`.
+    pub fn push_tamper(&self, active: bool) {
+        self.push_event("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper", active);
+    }
+
+    /// Forgets every subscription, as a rebooting camera does.
+    pub fn reboot(&self) {
+        self.events.subs.lock().unwrap().subs.clear();
+        self.events.changed.notify_waiters();
+    }
+
+    /// Subscriptions alive now.
+    pub fn subscriptions(&self) -> usize {
+        let mut state = self.events.subs.lock().unwrap();
+        let now = Instant::now();
+        state.subs.retain(|_, s| s.expires > now);
+        state.subs.len()
+    }
+
+    /// The next PullMessages answer is broken XML.
+    pub fn garble_next_pull(&self) {
+        self.events.garble_next_pull.store(true, Ordering::SeqCst);
+    }
 }
+
+/// `PT60S`, `PT1M30S`, `PT0.5S` → duration (enough of xs:duration for tests).
+fn parse_xs_duration(text: &str) -> Option<Duration> {
+    let rest = text.trim().strip_prefix("PT")?;
+    let mut total = 0.0f64;
+    let mut number = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'H' | 'M' | 'S' => {
+                let n: f64 = number.parse().ok()?;
+                number.clear();
+                total += n * match c {
+                    'H' => 3600.0,
+                    'M' => 60.0,
+                    _ => 1.0,
+                };
+            }
+            _ => return None,
+        }
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+const EVENTS_NS: &str = r#"xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa5="http://www.w3.org/2005/08/addressing" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tev="http://www.onvif.org/ver10/events/wsdl" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" xmlns:tns1="http://www.onvif.org/ver10/topics""#;
 
 struct State {
     config: Config,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     nonces: Mutex<Vec<String>>,
+    events: Arc<Events>,
 }
 
 struct Request {
@@ -226,6 +346,9 @@ impl State {
             body: String::from_utf8_lossy(&body).into_owned(),
         };
         let mut stream = reader.into_inner();
+        if operation(&request.body).as_deref() == Some("PullMessages") {
+            self.wait_for_messages(&request).await;
+        }
         if self.config.mode == Mode::Silent {
             tokio::time::sleep(Duration::from_secs(60)).await;
             return Ok(());
@@ -292,6 +415,10 @@ impl State {
             }
         }
         self.log.lock().unwrap().push(name);
+
+        if let Some(answer) = self.events_answer(request, &op) {
+            return answer;
+        }
 
         let body = match (media2, op.as_str()) {
             (_, "GetSystemDateAndTime") => self.date_and_time(),
@@ -369,6 +496,150 @@ impl State {
             body
         };
         (200, vec![], body)
+    }
+
+    /// The pull point id in `/onvif/pullpoint/N`.
+    fn pull_point(path: &str) -> Option<u32> {
+        path.strip_prefix("/onvif/pullpoint/")?.parse().ok()
+    }
+
+    /// Long-polls a PullMessages until its subscription has messages, is
+    /// gone, or its Timeout (at most 10 s) passes.
+    async fn wait_for_messages(&self, request: &Request) {
+        let Some(id) = Self::pull_point(&request.path) else {
+            return;
+        };
+        let timeout = tag_text(&request.body, "Timeout")
+            .and_then(|t| parse_xs_duration(&t))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(10));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.events.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.events.subs.lock().unwrap();
+                match state.subs.get(&id) {
+                    Some(sub) if sub.queue.is_empty() && sub.expires > Instant::now() => {}
+                    _ => return,
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn events_time(&self, at: Instant) -> String {
+        let ahead = at.saturating_duration_since(Instant::now());
+        (self.camera_now() + ahead).format(&Rfc3339).unwrap()
+    }
+
+    fn events_envelope(&self, body: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope {EVENTS_NS}><SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+        )
+    }
+
+    /// CreatePullPointSubscription, PullMessages, Renew, Unsubscribe; `None`
+    /// for other operations.
+    fn events_answer(&self, request: &Request, op: &str) -> Option<(u16, Vec<String>, String)> {
+        let gone = || {
+            (
+                400,
+                vec![],
+                fault(
+                    "wsrf-rw:ResourceUnknownFault",
+                    "no such subscription (the camera may have restarted)",
+                ),
+            )
+        };
+        let now = Instant::now();
+        match op {
+            "CreatePullPointSubscription" => {
+                let asked = tag_text(&request.body, "InitialTerminationTime")
+                    .and_then(|t| parse_xs_duration(&t))
+                    .unwrap_or(Duration::from_secs(60));
+                let granted = self.config.max_subscription.map_or(asked, |m| asked.min(m));
+                let mut state = self.events.subs.lock().unwrap();
+                state.next_id += 1;
+                let id = state.next_id;
+                let expires = now + granted;
+                state.subs.insert(
+                    id,
+                    Subscription {
+                        queue: VecDeque::new(),
+                        expires,
+                    },
+                );
+                let body = format!(
+                    "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa5:Address>http://{}/onvif/pullpoint/{id}</wsa5:Address></tev:SubscriptionReference><wsnt:CurrentTime>{}</wsnt:CurrentTime><wsnt:TerminationTime>{}</wsnt:TerminationTime></tev:CreatePullPointSubscriptionResponse>",
+                    self.addr,
+                    self.events_time(now),
+                    self.events_time(expires)
+                );
+                Some((200, vec![], self.events_envelope(&body)))
+            }
+            "PullMessages" | "Renew" | "Unsubscribe" => {
+                let Some(id) = Self::pull_point(&request.path) else {
+                    return Some((400, vec![], fault("ter:ActionNotSupported", "not here")));
+                };
+                // WS-Addressing: the To header must name this pull point.
+                let to = format!("http://{}{}", self.addr, request.path);
+                if tag_text(&request.body, "To").as_deref() != Some(to.as_str()) {
+                    return Some((
+                        400,
+                        vec![],
+                        fault("wsa5:InvalidAddressingHeader", "wrong or missing wsa:To"),
+                    ));
+                }
+                let mut state = self.events.subs.lock().unwrap();
+                state.subs.retain(|_, s| s.expires > now);
+                let Some(sub) = state.subs.get_mut(&id) else {
+                    return Some(gone());
+                };
+                let body = match op {
+                    "PullMessages" => {
+                        if self.events.garble_next_pull.swap(false, Ordering::SeqCst) {
+                            return Some((
+                                200,
+                                vec![],
+                                "<?xml version=\"1.0\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\"><SOAP-ENV:Body><tev:PullMessagesResponse>".into(),
+                            ));
+                        }
+                        let limit: usize = tag_text(&request.body, "MessageLimit")
+                            .and_then(|l| l.parse().ok())
+                            .unwrap_or(1);
+                        let n = sub.queue.len().min(limit);
+                        let messages: String = sub.queue.drain(..n).collect();
+                        format!(
+                            "<tev:PullMessagesResponse><tev:CurrentTime>{}</tev:CurrentTime><tev:TerminationTime>{}</tev:TerminationTime>{messages}</tev:PullMessagesResponse>",
+                            self.events_time(now),
+                            self.events_time(sub.expires)
+                        )
+                    }
+                    "Renew" => {
+                        let asked = tag_text(&request.body, "TerminationTime")
+                            .and_then(|t| parse_xs_duration(&t))
+                            .unwrap_or(Duration::from_secs(60));
+                        let granted = self.config.max_subscription.map_or(asked, |m| asked.min(m));
+                        sub.expires = now + granted;
+                        format!(
+                            "<wsnt:RenewResponse><wsnt:TerminationTime>{}</wsnt:TerminationTime><wsnt:CurrentTime>{}</wsnt:CurrentTime></wsnt:RenewResponse>",
+                            self.events_time(sub.expires),
+                            self.events_time(now)
+                        )
+                    }
+                    _ => {
+                        state.subs.remove(&id);
+                        "<wsnt:UnsubscribeResponse/>".to_string()
+                    }
+                };
+                Some((200, vec![], self.events_envelope(&body)))
+            }
+            _ => None,
+        }
     }
 
     fn date_and_time(&self) -> String {

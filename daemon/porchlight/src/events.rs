@@ -33,6 +33,13 @@ pub enum DaemonEvent {
     },
     /// The owner flipped a switch (privacy, sharing level, recording).
     SettingsChanged,
+    /// A camera reported motion or tampering starting (`active`) or
+    /// stopping, over ONVIF events; `kind` is `motion` or `tamper`.
+    CameraEvent {
+        camera: String,
+        kind: String,
+        active: bool,
+    },
 }
 
 /// A cheap-to-clone handle: publish from anywhere, subscribe from anywhere.
@@ -89,5 +96,19 @@ mod tests {
         let json = serde_json::to_value(&event).expect("json");
         assert_eq!(json["type"], "request_changed");
         assert_eq!(json["state"], "denied");
+    }
+
+    #[test]
+    fn camera_events_serialize_with_their_kind() {
+        let event = DaemonEvent::CameraEvent {
+            camera: "porch".into(),
+            kind: "motion".into(),
+            active: true,
+        };
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["type"], "camera_event");
+        assert_eq!(json["camera"], "porch");
+        assert_eq!(json["kind"], "motion");
+        assert_eq!(json["active"], true);
     }
 }

@@ -185,6 +185,9 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
                     events.extend(h.cameras().into_iter().map(HostEvent::Camera));
                     events
                 }
+                // Not yet kept anywhere plugins can read (CameraState.motion);
+                // wired when camera events are fed into the daemon.
+                Ok(DaemonEvent::CameraEvent { .. }) => Vec::new(),
                 Err(broadcast::error::RecvError::Closed) => Vec::new(),
             }
         })

@@ -310,13 +310,13 @@ impl OnvifClient {
         }
     }
 
-    fn error(&self, operation: &str, kind: ErrorKind) -> OnvifError {
+    pub(super) fn error(&self, operation: &str, kind: ErrorKind) -> OnvifError {
         OnvifError::new(&self.camera, operation, kind)
     }
 
     /// A service address as the camera gave it, except that an unusable host
     /// (`0.0.0.0`, a bad URL) is replaced by the one we connected to.
-    fn rebase(&self, xaddr: &str) -> HttpUrl {
+    pub(super) fn rebase(&self, xaddr: &str) -> HttpUrl {
         match HttpUrl::parse(xaddr) {
             Ok(u) if u.host != "0.0.0.0" && u.host != "::" => u,
             Ok(u) => HttpUrl {
@@ -336,6 +336,32 @@ impl OnvifClient {
         body: &str,
         ws_security: bool,
     ) -> Result<Element, OnvifError> {
+        self.call_with_headers(
+            url,
+            operation,
+            action,
+            body,
+            ws_security,
+            "",
+            Duration::ZERO,
+        )
+        .await
+    }
+
+    /// One SOAP call with extra header blocks (WS-Addressing for events) and
+    /// `extra_time` on top of the call limit (for a PullMessages the camera
+    /// may hold open for its Timeout).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn call_with_headers(
+        &self,
+        url: &HttpUrl,
+        operation: &str,
+        action: &str,
+        body: &str,
+        ws_security: bool,
+        headers: &str,
+        extra_time: Duration,
+    ) -> Result<Element, OnvifError> {
         let token = match (&self.credentials, ws_security) {
             (Some(c), true) => Some(UsernameToken::new(
                 &c.username,
@@ -344,9 +370,18 @@ impl OnvifClient {
             )),
             _ => None,
         };
-        let envelope = soap::envelope(body, token.as_ref());
-        let response = self
-            .http
+        let envelope = soap::envelope_with_headers(body, token.as_ref(), headers);
+        let http;
+        let http = if extra_time.is_zero() {
+            &self.http
+        } else {
+            http = HttpClient {
+                timeout: self.http.timeout + extra_time,
+                ..self.http.clone()
+            };
+            &http
+        };
+        let response = http
             .post_soap(url, action, &envelope, self.credentials.as_ref())
             .await
             .map_err(|k| self.error(operation, k))?;

@@ -4,7 +4,7 @@
 //!
 //! One job per file: [`http`] moves bytes, [`soap`] wraps and unwraps
 //! envelopes, [`xml`] reads answers whatever their prefixes, [`device`] and
-//! [`media`] know the operations, [`client`] puts them together;
+//! [`media`] and [`events`] know the operations, [`client`] puts them together;
 //! [`discovery`] finds cameras on the LAN to connect to.
 
 pub mod client;
@@ -14,6 +14,8 @@ pub mod discover_cli;
 /// Finding cameras on the LAN (WS-Discovery); see `docs/onvif-discovery.md`.
 pub mod discovery;
 pub mod error;
+/// Motion and tamper over a PullPoint subscription.
+pub mod events;
 pub mod http;
 pub mod media;
 #[cfg(test)]
@@ -24,4 +26,5 @@ pub mod xml;
 pub use client::{CameraDescription, ClientOptions, OnvifClient, ProfileDescription};
 pub use device::{CameraClock, DeviceInformation};
 pub use error::{ErrorKind, OnvifError};
+pub use events::{follow, follow_with, CameraEvent, CameraEventKind, FollowOptions, Subscription};
 pub use media::{AudioEncoder, MediaVersion, Profile, VideoCodec, VideoEncoder};

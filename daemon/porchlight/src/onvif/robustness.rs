@@ -3,7 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use super::{device, media, soap, xml};
+use super::{device, events, media, soap, xml};
 
 const FIXTURES: &[&str] = &[
     "agsh-onvif/GetSystemDateAndTime.xml",
@@ -20,6 +20,8 @@ const FIXTURES: &[&str] = &[
     "ex_onvif/soap_fault.xml",
     "handwritten/media2/GetProfiles.xml",
     "handwritten/media2/GetStreamUri.xml",
+    "agsh-onvif/Unsubscribe.xml",
+    "handwritten/events/PullMessages.xml",
 ];
 
 /// Runs every parser on `bytes`; the results are ignored.
@@ -44,6 +46,12 @@ fn all_parsers(bytes: &[u8]) {
     let _ = media::parse_profiles2(body);
     let _ = media::parse_uri(body, "GetStreamUri");
     let _ = media::parse_uri(body, "GetSnapshotUri");
+    let _ = events::parse_create_pull_point(body);
+    if let Ok(r) = events::parse_pull_messages(body) {
+        for n in &r.notifications {
+            let _ = n.camera_event();
+        }
+    }
     let _ = soap::Fault::from_element(body).into_error();
 }
 

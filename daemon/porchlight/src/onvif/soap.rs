@@ -25,6 +25,9 @@ pub const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
 pub const NS_MEDIA2: &str = "http://www.onvif.org/ver20/media/wsdl";
 pub const NS_EVENTS: &str = "http://www.onvif.org/ver10/events/wsdl";
 pub const NS_ERROR: &str = "http://www.onvif.org/ver10/error";
+pub const NS_WSA: &str = "http://www.w3.org/2005/08/addressing";
+pub const NS_WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+pub const NS_TOPICS: &str = "http://www.onvif.org/ver10/topics";
 
 /// A WS-Security UsernameToken with a PasswordDigest:
 /// `Base64(SHA-1(nonce + created + password))`.
@@ -109,7 +112,14 @@ pub fn format_created(t: OffsetDateTime) -> String {
 /// A SOAP 1.2 envelope around `body` (one operation element, with its own
 /// `xmlns`), with a Security header when a token is given.
 pub fn envelope(body: &str, token: Option<&UsernameToken>) -> String {
-    let header = token.map(UsernameToken::header_xml).unwrap_or_default();
+    envelope_with_headers(body, token, "")
+}
+
+/// Like [`envelope`], with more header blocks (already XML, each with its
+/// own `xmlns`) after the Security header.
+pub fn envelope_with_headers(body: &str, token: Option<&UsernameToken>, extra: &str) -> String {
+    let mut header = token.map(UsernameToken::header_xml).unwrap_or_default();
+    header.push_str(extra);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"{NS_SOAP12}\" xmlns:tt=\"{NS_SCHEMA}\"><s:Header>{header}</s:Header><s:Body>{body}</s:Body></s:Envelope>"
     )
