@@ -4,6 +4,8 @@
 //! and both go through the same checks and the same audit log as the owner
 //! API.
 
+#[path = "support/fake_onvif.rs"]
+mod fake_onvif;
 mod support;
 
 use std::time::Duration;
@@ -31,8 +33,14 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
         pki.agency_ca_path.display(),
         broker.port
     );
-    let camera = "sharing = \"on_request\"\nlocation = { lat = 32.7767, lon = -96.7970 }\n";
-    let rec = support::record_camera(3.0, &extra, "1GB", camera).await;
+    // The camera's ONVIF side (a fake over real HTTP) reports motion.
+    let onvif = fake_onvif::FakeCamera::start(fake_onvif::Config::default()).await;
+    let camera = format!(
+        "sharing = \"on_request\"\nlocation = {{ lat = 32.7767, lon = -96.7970 }}\n\
+         onvif = \"{}\"\nusername = \"admin\"\npassword = \"porch light 42\"\n",
+        onvif.xaddr
+    );
+    let rec = support::record_camera(3.0, &extra, "1GB", &camera).await;
     let http = rec.daemon.http;
 
     tokio::task::block_in_place(|| {
@@ -62,6 +70,42 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             assert!(json["unique_id"].is_string(), "{json}");
             assert!(json["device"]["identifiers"].is_array(), "{json}");
         }
+
+        // Motion from the camera's ONVIF events reaches the motion sensor.
+        wait_until(
+            Duration::from_secs(20),
+            "an ONVIF event subscription",
+            || {
+                onvif
+                    .operations()
+                    .iter()
+                    .any(|op| op.contains("CreatePullPointSubscription"))
+            },
+        );
+        onvif.push_motion(true);
+        std::thread::sleep(Duration::from_secs(3));
+        eprintln!("DEBUG ops {:?}", onvif.operations());
+        eprintln!("DEBUG topics {}", broker.collect("porchlight/porch/#", 1));
+        eprintln!(
+            "DEBUG log {}",
+            rec.daemon
+                .log()
+                .lines()
+                .filter(|l| l.contains("ONVIF") || l.contains("onvif"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        wait_until(
+            Duration::from_secs(15),
+            "motion ON in Home Assistant",
+            || broker.retained("porchlight/porch/motion") == "ON",
+        );
+        onvif.push_motion(false);
+        wait_until(
+            Duration::from_secs(15),
+            "motion OFF in Home Assistant",
+            || broker.retained("porchlight/porch/motion") == "OFF",
+        );
 
         // The owner raises the camera's level from Home Assistant.
         broker.publish("porchlight/porch/sharing/set", "emergency_auto");

@@ -346,14 +346,24 @@ impl State {
             body: String::from_utf8_lossy(&body).into_owned(),
         };
         let mut stream = reader.into_inner();
-        if operation(&request.body).as_deref() == Some("PullMessages") {
+        // Like real cameras, check the login when the request arrives, not
+        // after holding a long poll (the token's Created would be stale).
+        let pull_auth = (operation(&request.body).as_deref() == Some("PullMessages"))
+            .then(|| self.authenticate(&request));
+        if matches!(pull_auth, Some(Ok(()))) {
             self.wait_for_messages(&request).await;
         }
         if self.config.mode == Mode::Silent {
             tokio::time::sleep(Duration::from_secs(60)).await;
             return Ok(());
         }
-        let (status, extra_headers, body) = self.respond(&request);
+        let (status, extra_headers, body) = match pull_auth {
+            Some(Err(refusal)) => {
+                self.log.lock().unwrap().push("PullMessages!".into());
+                refusal
+            }
+            _ => self.respond(&request),
+        };
         if let Mode::Huge { chunked } = self.config.mode {
             if body.contains("GetSystemDateAndTimeResponse") {
                 let filler = format!("<!-- {} -->", "x".repeat(2 << 20));
@@ -408,7 +418,8 @@ impl State {
             op.clone()
         };
 
-        if op != "GetSystemDateAndTime" {
+        // A long-polled PullMessages was checked on arrival.
+        if op != "GetSystemDateAndTime" && op != "PullMessages" {
             if let Err((status, headers, body)) = self.authenticate(request) {
                 self.log.lock().unwrap().push(format!("{name}!"));
                 return (status, headers, body);

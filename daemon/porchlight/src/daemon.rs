@@ -89,6 +89,10 @@ pub async fn run(
         ));
     }
 
+    // Motion and tamper from cameras with an ONVIF address.
+    let camera_events =
+        crate::camera_events::spawn(&config.cameras, bus.clone(), shutdown_rx.clone());
+
     // The device key is made at first start, so its fingerprint can be
     // registered before any footage is ever asked for.
     let evidence = crate::evidence::EvidenceSettings::load(&config)
@@ -200,6 +204,9 @@ pub async fn run(
     crate::notify::notify("STOPPING=1");
     let _ = shutdown_tx.send(true);
     for task in ingest {
+        let _ = task.await;
+    }
+    for task in camera_events {
         let _ = task.await;
     }
     for task in [relay, relay_packages, mqtt].into_iter().flatten() {

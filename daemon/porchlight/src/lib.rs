@@ -4,6 +4,7 @@
 //! (owner | relay).
 
 pub mod audit;
+pub mod camera_events;
 pub mod check;
 pub mod config;
 pub mod controls;

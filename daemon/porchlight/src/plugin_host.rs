@@ -34,6 +34,8 @@ pub struct DaemonHost {
     snapshots: SnapshotCache,
     events: broadcast::Sender<HostEvent>,
     last_relay_access: Mutex<Option<String>>,
+    /// Last motion state each camera reported over ONVIF events.
+    motion: Mutex<HashMap<String, bool>>,
 }
 
 impl DaemonHost {
@@ -54,6 +56,7 @@ impl DaemonHost {
             snapshots,
             events: broadcast::channel(256).0,
             last_relay_access: Mutex::new(None),
+            motion: Mutex::new(HashMap::new()),
         });
         tokio::spawn(translate(host.clone(), shutdown));
         host
@@ -97,7 +100,12 @@ impl DaemonHost {
                         .map_or(SharingLevel::Off, |c| c.sharing)
                         .as_str()
                         .to_string(),
-                    motion: None,
+                    motion: self
+                        .motion
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&camera.name)
+                        .copied(),
                 }
             })
             .collect()
@@ -187,7 +195,24 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
                 }
                 // Not yet kept anywhere plugins can read (CameraState.motion);
                 // wired when camera events are fed into the daemon.
-                Ok(DaemonEvent::CameraEvent { .. }) => Vec::new(),
+                Ok(DaemonEvent::CameraEvent {
+                    camera,
+                    kind,
+                    active,
+                }) => {
+                    if kind != "motion" {
+                        return Vec::new();
+                    }
+                    h.motion
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(camera.clone(), active);
+                    h.cameras()
+                        .into_iter()
+                        .filter(|c| c.name == camera)
+                        .map(HostEvent::Camera)
+                        .collect()
+                }
                 Err(broadcast::error::RecvError::Closed) => Vec::new(),
             }
         })

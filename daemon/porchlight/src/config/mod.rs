@@ -135,6 +135,9 @@ pub struct CameraConfig {
     pub name: String,
     pub url: url::Url,
     pub sub_url: Option<url::Url>,
+    /// The camera's ONVIF device service (`http://…/onvif/device_service`),
+    /// for motion and tamper events; same login as the stream.
+    pub onvif: Option<url::Url>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_source: PasswordSource,
@@ -366,6 +369,25 @@ fn validate(
             ),
             None => None,
         };
+        let onvif = match &cam.onvif {
+            Some(text) => {
+                let parsed = url::Url::parse(text.get_ref())
+                    .ok()
+                    .filter(|u| u.scheme() == "http" && u.host().is_some())
+                    .ok_or_else(|| {
+                        error(
+                            key("onvif"),
+                            Some(text.span()),
+                            format!(
+                                "`{}` is not an http:// ONVIF device service address (e.g. http://192.168.1.20/onvif/device_service)",
+                                text.get_ref()
+                            ),
+                        )
+                    })?;
+                Some(parsed)
+            }
+            None => None,
+        };
 
         let env_var = CameraConfig::password_env_var(&name);
         let (password, password_source) = match (&cam.password, &cam.password_file) {
@@ -461,6 +483,7 @@ fn validate(
             name,
             url,
             sub_url,
+            onvif,
             username: cam.username,
             password,
             password_source,

@@ -121,6 +121,7 @@ pub(super) struct RawCamera {
     pub name: Spanned<String>,
     pub url: Spanned<String>,
     pub sub_url: Option<Spanned<String>>,
+    pub onvif: Option<Spanned<String>>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<Spanned<String>>,
@@ -227,6 +228,9 @@ pub(super) fn render_effective(config: &Config) -> String {
         let _ = writeln!(out, "url = {}", q(cam.url.as_str()));
         if let Some(sub) = &cam.sub_url {
             let _ = writeln!(out, "sub_url = {}", q(sub.as_str()));
+        }
+        if let Some(onvif) = &cam.onvif {
+            let _ = writeln!(out, "onvif = {}", q(onvif.as_str()));
         }
         if let Some(user) = &cam.username {
             let _ = writeln!(out, "username = {}", q(user));
