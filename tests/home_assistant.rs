@@ -191,13 +191,17 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
                 body.contains("\"approved\"")
             },
         );
-        let audit = audit_events(http);
-        assert!(
-            audit
-                .iter()
-                .any(|e| e["event"] == "approval" && e["component"] == "mqtt"),
-            "the approval is audited as coming from MQTT: {audit:?}"
+        // The store changes first, then the audit entry is written.
+        wait_until(
+            Duration::from_secs(10),
+            "the approval audited as from MQTT",
+            || {
+                audit_events(http)
+                    .iter()
+                    .any(|e| e["event"] == "approval" && e["component"] == "mqtt")
+            },
         );
+        let audit = audit_events(http);
         assert!(
             audit
                 .iter()
