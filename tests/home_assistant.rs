@@ -34,7 +34,12 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
         broker.port
     );
     // The camera's ONVIF side (a fake over real HTTP) reports motion.
-    let onvif = fake_onvif::FakeCamera::start(fake_onvif::Config::default()).await;
+    // Its clock runs two hours fast, as camera clocks often do.
+    let onvif = fake_onvif::FakeCamera::start(fake_onvif::Config {
+        clock_skew: time::Duration::hours(2),
+        ..fake_onvif::Config::default()
+    })
+    .await;
     let camera = format!(
         "sharing = \"on_request\"\nlocation = {{ lat = 32.7767, lon = -96.7970 }}\n\
          onvif = \"{}\"\nusername = \"admin\"\npassword = \"porch light 42\"\n",
@@ -105,6 +110,26 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             Duration::from_secs(15),
             "motion OFF in Home Assistant",
             || broker.retained("porchlight/porch/motion") == "OFF",
+        );
+
+        // The camera's clock skew, learnt over ONVIF, goes into evidence.
+        let path = format!(
+            "/api/cameras/porch/evidence?from={}&to={}",
+            porchlight::time::format_utc_us(rec.first_us),
+            porchlight::time::format_utc_us(rec.first_us + 2_000_000)
+        );
+        let (status, _, package) = support::http_get_bytes(http, &path, &[]);
+        assert_eq!(status, 200);
+        let text = String::from_utf8_lossy(&package);
+        let skew: i64 = text
+            .split("\"clock_skew_ms\": ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit() && c != '-').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a clock skew in the manifest"));
+        assert!(
+            (skew - 7_200_000).abs() < 2_000,
+            "skew {skew} ms for a camera 2 h fast"
         );
 
         // The owner raises the camera's level from Home Assistant.

@@ -16,9 +16,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 /// Starts following every camera with an `onvif` address.
+/// Also records each camera's clock skew (for evidence manifests) in `skews`.
 pub fn spawn(
     cameras: &[CameraConfig],
     bus: EventBus,
+    skews: crate::evidence::CameraClockSkews,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     cameras
@@ -39,7 +41,7 @@ pub fn spawn(
                 name,
                 address,
                 credentials,
-                bus.clone(),
+                (bus.clone(), skews.clone()),
                 shutdown.clone(),
             )))
         })
@@ -50,7 +52,7 @@ async fn follow_camera(
     camera: String,
     address: String,
     credentials: Option<(String, String)>,
-    bus: EventBus,
+    (bus, skews): (EventBus, crate::evidence::CameraClockSkews),
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut delay = FIRST_RETRY;
@@ -72,7 +74,12 @@ async fn follow_camera(
                 continue;
             }
         };
-        tracing::info!(%camera, "ONVIF events: following motion and tamper");
+        let skew_ms = client.clock_offset().whole_milliseconds() as i64;
+        skews
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(camera.clone(), skew_ms);
+        tracing::info!(%camera, skew_ms, "ONVIF events: following motion and tamper");
         let (tx, mut rx) = mpsc::channel::<crate::onvif::events::CameraEvent>(64);
         let forward = {
             let (camera, bus) = (camera.clone(), bus.clone());

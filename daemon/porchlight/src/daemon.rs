@@ -89,16 +89,21 @@ pub async fn run(
         ));
     }
 
-    // Motion and tamper from cameras with an ONVIF address.
-    let camera_events =
-        crate::camera_events::spawn(&config.cameras, bus.clone(), shutdown_rx.clone());
-
     // The device key is made at first start, so its fingerprint can be
     // registered before any footage is ever asked for.
     let evidence = crate::evidence::EvidenceSettings::load(&config)
         .context("cannot load or create the device key")?;
     tracing::info!(fingerprint = %evidence.device.fingerprint(), "device key");
     let evidence = Arc::new(evidence);
+
+    // Motion and tamper from cameras with an ONVIF address (and their clock
+    // skew, for evidence manifests).
+    let camera_events = crate::camera_events::spawn(
+        &config.cameras,
+        bus.clone(),
+        evidence.camera_clock_skews.clone(),
+        shutdown_rx.clone(),
+    );
 
     // The police relay, when configured: its own mutual-TLS listener.
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)

@@ -49,7 +49,14 @@ pub struct EvidenceSettings {
     pub time_server: Option<String>,
     /// Each camera's main stream URL (credentials are stripped on use).
     pub camera_sources: std::collections::HashMap<String, String>,
+    /// Camera clock minus ours, ms, for cameras that report their time
+    /// (ONVIF); filled in while the daemon runs.
+    pub camera_clock_skews: CameraClockSkews,
 }
+
+/// Shared record of each camera's clock skew (ms), by camera name.
+pub type CameraClockSkews =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
 
 impl EvidenceSettings {
     /// Loads (or makes, on first start) the device key in `data_dir`.
@@ -65,6 +72,7 @@ impl EvidenceSettings {
                 .iter()
                 .map(|c| (c.name.clone(), c.url.to_string()))
                 .collect(),
+            camera_clock_skews: CameraClockSkews::default(),
         })
     }
 
@@ -90,6 +98,12 @@ impl EvidenceSettings {
             operator,
             case_id,
             request_id,
+            camera_clock_skew_ms: self
+                .camera_clock_skews
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&clip.camera)
+                .copied(),
         }
     }
 

@@ -40,6 +40,8 @@ pub struct EvidenceRequest {
     pub operator: Option<String>,
     pub case_id: Option<String>,
     pub request_id: Option<String>,
+    /// Camera clock minus ours, ms, when the camera reports its time.
+    pub camera_clock_skew_ms: Option<i64>,
 }
 
 /// Who exports: this box.
@@ -212,7 +214,7 @@ pub fn write_package(
             name: request.camera.clone(),
             source,
             stream: request.stream.clone(),
-            clock_skew_ms: None,
+            clock_skew_ms: request.camera_clock_skew_ms,
         },
         request: manifest::RequestInfo {
             from: format_utc_us(request.from_us),
