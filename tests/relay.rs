@@ -21,6 +21,35 @@ struct Relay {
 }
 
 impl Relay {
+    /// Stops the daemon, lets `edit` change its config file, and starts it
+    /// again on the same config, address and data dir.
+    fn restart(self, edit: impl FnOnce(&Path)) -> Relay {
+        let Relay {
+            rec,
+            pki,
+            _pki_dir,
+            addr,
+        } = self;
+        let Recorded {
+            dir,
+            daemon,
+            cam,
+            first_us,
+        } = rec;
+        let daemon = tokio::task::block_in_place(|| daemon.restart_with(edit));
+        Relay {
+            rec: Recorded {
+                dir,
+                daemon,
+                cam,
+                first_us,
+            },
+            pki,
+            _pki_dir,
+            addr,
+        }
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.rec.dir.path().join("data")
     }
@@ -481,8 +510,6 @@ async fn a_flood_is_rate_limited_while_recording_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_of_the_owners_policy_is_in_the_audit_log() {
     let relay = relay("on_request", "").await;
-    let http = relay.rec.daemon.http;
-    let config_path = relay.rec.daemon.config_path.clone();
     let policy_entries = |relay_audit: &[serde_json::Value]| {
         relay_audit
             .iter()
@@ -498,39 +525,14 @@ async fn every_change_of_the_owners_policy_is_in_the_audit_log() {
     );
 
     // The owner turns sharing off by editing the config and restarting.
-    let Relay {
-        rec,
-        pki,
-        _pki_dir,
-        addr,
-    } = relay;
-    let Recorded {
-        dir,
-        daemon,
-        cam,
-        first_us,
-    } = rec;
-    daemon.stop();
-    let text = std::fs::read_to_string(&config_path).expect("config");
-    std::fs::write(
-        &config_path,
-        text.replace("sharing = \"on_request\"", "sharing = \"off\""),
-    )
-    .expect("write");
-    let daemon = tokio::task::block_in_place(|| {
-        support::Daemon::start_with(config_path.clone(), http, dir.path())
+    let relay = relay.restart(|config_path| {
+        let text = std::fs::read_to_string(config_path).expect("config");
+        std::fs::write(
+            config_path,
+            text.replace("sharing = \"on_request\"", "sharing = \"off\""),
+        )
+        .expect("write");
     });
-    let relay = Relay {
-        rec: Recorded {
-            dir,
-            daemon,
-            cam,
-            first_us,
-        },
-        pki,
-        _pki_dir,
-        addr,
-    };
     let entries = tokio::task::block_in_place(|| policy_entries(&relay.audit()));
     assert_eq!(entries.len(), 2, "{entries:?}");
     let change = &entries[1]["details"];
@@ -541,12 +543,8 @@ async fn every_change_of_the_owners_policy_is_in_the_audit_log() {
     assert_eq!(change["now"]["cameras"][0]["level"], "off", "{change}");
 
     // And a restart without a change adds nothing.
-    let Relay { rec, .. } = relay;
-    let Recorded { dir, daemon, .. } = rec;
-    daemon.stop();
-    let daemon = tokio::task::block_in_place(|| {
-        support::Daemon::start_with(config_path.clone(), http, dir.path())
-    });
+    let relay = relay.restart(|_| {});
+    let daemon = &relay.rec.daemon;
     let (_, body) =
         tokio::task::block_in_place(|| support::http_get(daemon.http, "/api/audit?limit=1000"))
             .expect("audit");
@@ -685,33 +683,7 @@ async fn the_owners_switches_take_effect_at_once_and_are_logged() {
     // And the switches survive a restart.
     let (status, _) = put("/api/cameras/porch/sharing", r#"{"level":"off"}"#);
     assert_eq!(status, 200);
-    let config_path = relay.rec.daemon.config_path.clone();
-    let Relay {
-        rec,
-        pki,
-        _pki_dir,
-        addr,
-    } = relay;
-    let Recorded {
-        dir,
-        daemon,
-        cam,
-        first_us,
-    } = rec;
-    daemon.stop();
-    let daemon =
-        tokio::task::block_in_place(|| support::Daemon::start_with(config_path, http, dir.path()));
-    let relay = Relay {
-        rec: Recorded {
-            dir,
-            daemon,
-            cam,
-            first_us,
-        },
-        pki,
-        _pki_dir,
-        addr,
-    };
+    let relay = relay.restart(|_| {});
     let (status, body) =
         tokio::task::block_in_place(|| support::http_get(http, "/api/settings")).expect("GET");
     assert_eq!(status, 200);

@@ -33,25 +33,7 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
 
 /// GET over a plain TCP socket; returns (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    // Chunked bodies: good enough to strip the chunk size lines for our small JSON/text.
-    Ok((status, dechunk(&body)))
+    http_send(addr, "GET", path, None)
 }
 
 fn dechunk(body: &str) -> String {
@@ -198,6 +180,23 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.log()
+    }
+}
+
+impl Daemon {
+    /// Stops the daemon, lets `edit` change its config file, and starts it
+    /// again on the same config and HTTP address.
+    pub fn restart_with(self, edit: impl FnOnce(&Path)) -> Daemon {
+        let config_path = self.config_path.clone();
+        let http = self.http;
+        let log_dir = self
+            .log_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        self.stop();
+        edit(&config_path);
+        Daemon::start_with(config_path, http, &log_dir)
     }
 }
 

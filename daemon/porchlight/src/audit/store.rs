@@ -11,9 +11,6 @@ use super::event::{
     OutcomeKind,
 };
 
-/// Bump when adding a migration.
-const SCHEMA_VERSION: i64 = 1;
-
 /// STRICT tables: a value of the wrong type cannot be written, even by hand.
 const V1: &str = "
 CREATE TABLE entries (
@@ -257,17 +254,5 @@ pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "the audit log was written by a newer Porchlight (schema {version}, this build knows {SCHEMA_VERSION}); refusing to touch it"
-        )));
-    }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    crate::store::schema::run_migrations(conn, "the audit log", MIGRATIONS)
 }

@@ -219,17 +219,10 @@ pub fn parse_uri(response: &Element, operation: &str) -> Result<String, ErrorKin
 
 #[cfg(test)]
 mod tests {
-    use super::super::soap::body_content;
     use super::*;
 
     fn body(path: &str) -> Element {
-        let p = format!(
-            "{}/../../tests/data/onvif/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
-        let doc = xml::parse(&bytes).unwrap_or_else(|e| panic!("{p}: {e}"));
-        body_content(&doc).unwrap().clone()
+        super::super::xml::fixture_body(path)
     }
 
     #[test]

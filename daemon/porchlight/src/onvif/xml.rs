@@ -271,6 +271,21 @@ pub fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
+/// The SOAP body content of a fixture under `tests/data/onvif/` (for the
+/// parser tests of every ONVIF module).
+#[cfg(test)]
+pub(crate) fn fixture_body(path: &str) -> Element {
+    let p = format!(
+        "{}/../../tests/data/onvif/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let doc = parse(&bytes).unwrap_or_else(|e| panic!("{p}: {e}"));
+    super::soap::body_content(&doc)
+        .unwrap_or_else(|e| panic!("{p}: no SOAP body: {e}"))
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

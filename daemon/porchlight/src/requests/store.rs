@@ -15,9 +15,6 @@ use super::{outcome, RequestState, RequestStoreError, StoredCamera, StoredReques
 use crate::policy::{self, Decision, Outcome, Refusal, TimeWindow, ValidatedRequest};
 use crate::time::format_utc_us;
 
-/// Bump when adding a migration.
-const SCHEMA_VERSION: i64 = 1;
-
 /// STRICT tables: a value of the wrong type cannot be written, even by hand.
 const V1: &str = "
 CREATE TABLE requests (
@@ -585,19 +582,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "requests.db was written by a newer Porchlight (schema {version}, this build knows {SCHEMA_VERSION}); refusing to downgrade it"
-        )));
-    }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    crate::store::schema::run_migrations(conn, "requests.db", MIGRATIONS)
 }
 
 /// A write transaction that takes the lock up front: in WAL mode a read

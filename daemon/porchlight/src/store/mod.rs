@@ -8,7 +8,7 @@ pub mod index;
 pub mod paths;
 pub mod recovery;
 pub mod retention;
-mod schema;
+pub(crate) mod schema;
 pub mod segment_file;
 
 use std::collections::BTreeMap;

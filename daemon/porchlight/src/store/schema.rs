@@ -83,13 +83,22 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    run_migrations(conn, "the index", MIGRATIONS)
+}
+
+/// Brings a database (`what` names it in errors) up to the last of
+/// `migrations`, one transaction per step, tracked in `user_version`; a
+/// database from a newer build is refused, never downgraded. Shared by the
+/// index, the audit log and the request store.
+pub fn run_migrations(conn: &Connection, what: &str, migrations: &[&str]) -> rusqlite::Result<()> {
+    let known = migrations.len() as i64;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
+    if version > known {
         return Err(rusqlite::Error::InvalidParameterName(format!(
-            "the index was written by a newer Porchlight (schema {version}, this build knows {SCHEMA_VERSION}); refusing to downgrade it"
+            "{what} was written by a newer Porchlight (schema {version}, this build knows {known}); refusing to downgrade it"
         )));
     }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (i, step) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
