@@ -20,6 +20,8 @@ pub async fn run(
     config: Config,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // First, so a SIGTERM sent as soon as we answer still stops us cleanly.
+    let mut stop_signals = crate::signals::StopSignals::register();
     let health = Arc::new(Health::new(&config.cameras));
     let store = Store::open(&config.data_dir, &config.cameras, health.clone())
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
@@ -203,7 +205,7 @@ pub async fn run(
 
     tokio::select! {
         _ = stop => {}
-        _ = crate::signals::terminated() => {}
+        _ = stop_signals.received() => {}
     }
     tracing::info!("stopping: finishing the fragments in flight");
     crate::notify::notify("STOPPING=1");
