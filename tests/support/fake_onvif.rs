@@ -492,6 +492,7 @@ impl State {
             )
             .to_string(),
             (false, "GetProfiles") if !self.config.streams.is_empty() => self.profiles(),
+            (false, "GetProfiles") => self.fixture("agsh-onvif/GetProfiles.xml"),
             (false, "GetStreamUri") if !self.config.streams.is_empty() => {
                 let token = tag_text(&request.body, "ProfileToken").unwrap_or_default();
                 match self.config.streams.iter().find(|(t, _)| *t == token) {
