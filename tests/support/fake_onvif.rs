@@ -70,6 +70,9 @@ pub struct Config {
     /// Longest subscription the camera grants (it asks for less if the
     /// client asks for more); `None`: whatever was asked.
     pub max_subscription: Option<Duration>,
+    /// Media profiles as (token, RTSP URI), e.g. a simcam's main and sub
+    /// streams; empty: the captured single `main` profile.
+    pub streams: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             media2: false,
             mode: Mode::Normal,
             max_subscription: None,
+            streams: Vec::new(),
         }
     }
 }
@@ -294,6 +298,13 @@ fn operation(xml: &str) -> Option<String> {
     Some(name.rsplit(':').next().unwrap_or(name).to_string())
 }
 
+/// A Media (ver10) answer envelope around `body`.
+fn media_answer(body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tt=\"http://www.onvif.org/ver10/schema\" xmlns:trt=\"http://www.onvif.org/ver10/media/wsdl\"><SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    )
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -307,6 +318,23 @@ fn fault(subcode: &str, reason: &str) -> String {
 impl State {
     fn camera_now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + self.config.clock_skew
+    }
+
+    /// GetProfiles for `config.streams`: one H.264 profile per stream.
+    fn profiles(&self) -> String {
+        let profiles: String = self
+            .config
+            .streams
+            .iter()
+            .map(|(token, _)| {
+                format!(
+                    "<trt:Profiles fixed=\"true\" token=\"{token}\"><tt:Name>{token} stream</tt:Name><tt:VideoEncoderConfiguration token=\"venc_{token}\"><tt:Name>venc_{token}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding><tt:Resolution><tt:Width>640</tt:Width><tt:Height>360</tt:Height></tt:Resolution><tt:Quality>5</tt:Quality></tt:VideoEncoderConfiguration></trt:Profiles>"
+                )
+            })
+            .collect();
+        media_answer(&format!(
+            "<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>"
+        ))
     }
 
     fn fixture(&self, path: &str) -> String {
@@ -463,7 +491,17 @@ impl State {
                 r#"<?xml version="1.0"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tds:GetScopesResponse><tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/type/video_encoder</tt:ScopeItem></tds:Scopes><tds:Scopes><tt:ScopeDef>Configurable</tt:ScopeDef><tt:ScopeItem>onvif://www.onvif.org/name/Front%20Porch</tt:ScopeItem></tds:Scopes></tds:GetScopesResponse></env:Body></env:Envelope>"#
             )
             .to_string(),
+            (false, "GetProfiles") if !self.config.streams.is_empty() => self.profiles(),
             (false, "GetProfiles") => self.fixture("agsh-onvif/GetProfiles.xml"),
+            (false, "GetStreamUri") if !self.config.streams.is_empty() => {
+                let token = tag_text(&request.body, "ProfileToken").unwrap_or_default();
+                match self.config.streams.iter().find(|(t, _)| *t == token) {
+                    Some((_, uri)) => media_answer(&format!(
+                        "<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{uri}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>"
+                    )),
+                    None => return (500, vec![], fault("ter:InvalidArgVal/ter:NoProfile", "no such profile")),
+                }
+            }
             (false, "GetStreamUri") => {
                 assert_eq!(tag_text(&request.body, "Stream").as_deref(), Some("RTP-Unicast"));
                 assert_eq!(tag_text(&request.body, "Protocol").as_deref(), Some("RTSP"));

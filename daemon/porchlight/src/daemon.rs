@@ -15,13 +15,27 @@ use crate::requests::{RequestService, RequestStore};
 use crate::store::retention::Retention;
 use crate::store::Store;
 
+/// Why [`run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop (signal or `stop`).
+    Stopped,
+    /// The camera set changed (a camera was added or moved): everything was
+    /// shut down cleanly, and the caller starts the daemon again in place
+    /// (`porchlight run` re-executes itself, keeping its process id).
+    Restart,
+}
+
 /// Runs the daemon until `stop` resolves (or a signal arrives).
 pub async fn run(
     config: Config,
     stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Exit> {
     // First, so a SIGTERM sent as soon as we answer still stops us cleanly.
     let mut stop_signals = crate::signals::StopSignals::register();
+    // Cameras the owner added from discovery are recorded like configured ones.
+    let config = crate::onboard::with_saved_cameras(config)
+        .context("cannot load the cameras added from discovery")?;
     let health = Arc::new(Health::new(&config.cameras));
     let store = Store::open(&config.data_dir, &config.cameras, health.clone())
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
@@ -107,6 +121,14 @@ pub async fn run(
         shutdown_rx.clone(),
     );
 
+    // Background ONVIF discovery, and the owner adding what it finds.
+    let (onboarding, onboard_tasks) = crate::onboard::Onboarding::start(
+        &config,
+        evidence.camera_clock_skews.clone(),
+        shutdown_rx.clone(),
+    )
+    .context("cannot start ONVIF onboarding")?;
+
     // The police relay, when configured: its own mutual-TLS listener.
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)
         .await
@@ -169,6 +191,7 @@ pub async fn run(
         audit: audit.clone(),
         requests,
         controls: controls.clone(),
+        onboarding: onboarding.clone(),
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
@@ -203,17 +226,23 @@ pub async fn run(
         })
     });
 
-    tokio::select! {
-        _ = stop => {}
-        _ = stop_signals.received() => {}
+    let exit = tokio::select! {
+        _ = stop => Exit::Stopped,
+        _ = stop_signals.received() => Exit::Stopped,
+        _ = onboarding.restart_requested() => Exit::Restart,
+    };
+    if exit == Exit::Restart {
+        tracing::info!("the cameras changed: restarting in place to record them");
+        crate::notify::notify("RELOADING=1");
+    } else {
+        tracing::info!("stopping: finishing the fragments in flight");
+        crate::notify::notify("STOPPING=1");
     }
-    tracing::info!("stopping: finishing the fragments in flight");
-    crate::notify::notify("STOPPING=1");
     let _ = shutdown_tx.send(true);
     for task in ingest {
         let _ = task.await;
     }
-    for task in camera_events {
+    for task in camera_events.into_iter().chain(onboard_tasks) {
         let _ = task.await;
     }
     for task in [relay, relay_packages, mqtt].into_iter().flatten() {
@@ -245,7 +274,7 @@ pub async fn run(
         .await
         .context("final index commit failed")?;
     tracing::info!("stopped cleanly");
-    Ok(())
+    Ok(exit)
 }
 
 /// Prunes audit entries older than `max_age` at start and then daily. A

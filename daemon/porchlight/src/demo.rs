@@ -98,7 +98,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             None => std::future::pending().await,
         }
     };
-    let result = crate::daemon::run(config, stop).await;
+    let result = crate::daemon::run(config, stop).await.map(|_| ());
     progress.abort();
     println!("{}", summarize(&data_dir).unwrap_or_default());
     simcam.shutdown().await;

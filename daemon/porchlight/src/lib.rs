@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod onboard;
 pub mod onvif;
 pub mod plugin_host;
 pub mod policy;

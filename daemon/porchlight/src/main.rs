@@ -112,6 +112,12 @@ enum Command {
         #[arg(long, requires = "user")]
         password: Option<String>,
     },
+    /// Cameras found by the daemon's background discovery: list them, add
+    /// one (through the running daemon).
+    Cameras {
+        #[command(subcommand)]
+        command: CamerasCommand,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -216,6 +222,42 @@ enum RequestsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum CamerasCommand {
+    /// ONVIF devices the daemon has discovered: pending ones, and those that
+    /// already are cameras.
+    Discovered {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The daemon's JSON instead of a listing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a discovered device as a camera: the daemon asks it for its
+    /// streams with this login, saves it and starts recording it.
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Its endpoint reference (urn:uuid:..., from `cameras discovered`).
+        endpoint: String,
+        /// The camera's name (a-z, 0-9, `_`, `-`).
+        #[arg(long)]
+        name: String,
+        /// The camera's ONVIF/RTSP user.
+        #[arg(long)]
+        user: Option<String>,
+        /// A file holding the password; or set PORCHLIGHT_ONVIF_PASSWORD.
+        #[arg(long, requires = "user")]
+        password_file: Option<PathBuf>,
+        /// Profile token of the main stream (default: the camera's first).
+        #[arg(long)]
+        main_profile: Option<String>,
+        /// Profile token of the sub stream (default: none).
+        #[arg(long)]
+        sub_profile: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     porchlight::logging::init();
@@ -240,7 +282,20 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => {
             let config = Config::load(&config)?;
-            runtime()?.block_on(porchlight::daemon::run(config, std::future::pending()))?;
+            let exit =
+                runtime()?.block_on(porchlight::daemon::run(config, std::future::pending()))?;
+            if exit == porchlight::daemon::Exit::Restart {
+                // Same process id (systemd and watchers keep following us);
+                // the config is read again.
+                use std::os::unix::process::CommandExt as _;
+                let mut args = std::env::args_os();
+                let mut again = std::process::Command::new("/proc/self/exe");
+                if let Some(arg0) = args.next() {
+                    again.arg0(arg0);
+                }
+                let error = again.args(args).exec();
+                return Err(error).context("cannot restart in place; start porchlight again");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {
@@ -408,6 +463,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cameras { command } => cameras(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)
@@ -549,6 +605,65 @@ fn requests(command: RequestsCommand) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", cli::TABLE_HEADER)?;
         for request in &requests {
             writeln!(out, "{}", cli::render(request))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cameras(command: CamerasCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::onboard::cli::{print_discovered, run, CamerasAction};
+    match command {
+        CamerasCommand::Discovered { config, json } => {
+            let config = Config::load(&config)?;
+            let answer = run(&config, CamerasAction::Discovered)?;
+            if json {
+                println!("{answer:#}");
+            } else {
+                print_discovered(&answer);
+            }
+        }
+        CamerasCommand::Add {
+            config,
+            endpoint,
+            name,
+            user,
+            password_file,
+            main_profile,
+            sub_profile,
+        } => {
+            let config = Config::load(&config)?;
+            let password = match password_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string(),
+                ),
+                None => std::env::var("PORCHLIGHT_ONVIF_PASSWORD").ok(),
+            };
+            let answer = run(
+                &config,
+                CamerasAction::Add {
+                    endpoint,
+                    name,
+                    username: user,
+                    password,
+                    main_profile,
+                    sub_profile,
+                },
+            )?;
+            println!(
+                "added camera `{}` ({} {}): main {}{}",
+                answer["name"].as_str().unwrap_or_default(),
+                answer["manufacturer"].as_str().unwrap_or_default(),
+                answer["model"].as_str().unwrap_or_default(),
+                answer["url"].as_str().unwrap_or_default(),
+                answer["sub_url"]
+                    .as_str()
+                    .map(|s| format!(", sub {s}"))
+                    .unwrap_or_default()
+            );
+            println!("the daemon restarts in place to record it");
         }
     }
     Ok(ExitCode::SUCCESS)

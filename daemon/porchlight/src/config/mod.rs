@@ -36,6 +36,9 @@ pub struct Config {
     pub relay: RelayConfig,
     /// Home Assistant over MQTT; `None`: off.
     pub mqtt: Option<MqttConfig>,
+    /// Background ONVIF discovery; `None`: off (the default, so nothing is
+    /// multicast unless the owner names the interfaces).
+    pub discovery: Option<crate::onvif::discovery::DiscoveryConfig>,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -338,6 +341,7 @@ fn validate(
     let policy = sharing::validate_policy(raw.policy, &error)?;
     let relay = sharing::validate_relay(raw.relay, http.bind, base_dir, &error)?;
     let mqtt = mqtt::validate_mqtt(raw.mqtt, base_dir, env, &error)?;
+    let discovery = validate_discovery(raw.discovery, &error)?;
 
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
@@ -509,11 +513,54 @@ fn validate(
         policy,
         relay,
         mqtt,
+        discovery,
         cameras,
     })
 }
 
-fn parse_rtsp_url(text: &str) -> Result<url::Url, String> {
+/// `[discovery]`: interfaces must be named (multicast goes only there), and
+/// the probe interval and timeout must be sane. Disabled counts as absent.
+fn validate_discovery(
+    raw: Option<toml::Spanned<crate::onvif::discovery::DiscoveryConfig>>,
+    error: &dyn Fn(String, Option<std::ops::Range<usize>>, String) -> ConfigError,
+) -> Result<Option<crate::onvif::discovery::DiscoveryConfig>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let span = raw.span();
+    let discovery = raw.into_inner();
+    if !discovery.enabled {
+        return Ok(None);
+    }
+    if discovery.interfaces.iter().all(|i| i.trim().is_empty()) {
+        return Err(error(
+            "discovery.interfaces".into(),
+            Some(span),
+            "name the interfaces (or their IPv4 addresses) to search on, e.g. [\"eth0\"]: discovery multicasts only where you say".into(),
+        ));
+    }
+    if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&discovery.interval.0) {
+        return Err(error(
+            "discovery.interval".into(),
+            Some(span),
+            format!("`{}` must be between 10s and 1d", discovery.interval),
+        ));
+    }
+    if !(Duration::from_millis(200)..=Duration::from_secs(30)).contains(&discovery.probe_timeout.0)
+    {
+        return Err(error(
+            "discovery.probe_timeout".into(),
+            Some(span),
+            format!(
+                "`{}` must be between 200ms and 30s",
+                discovery.probe_timeout
+            ),
+        ));
+    }
+    Ok(Some(discovery))
+}
+
+pub(crate) fn parse_rtsp_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "rtsp" | "rtsps") {
         return Err(format!(

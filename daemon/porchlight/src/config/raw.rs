@@ -30,6 +30,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub relay: RawRelay,
     pub mqtt: Option<super::mqtt::RawMqtt>,
+    /// `[discovery]`: background ONVIF discovery (absent: off).
+    pub discovery: Option<Spanned<crate::onvif::discovery::DiscoveryConfig>>,
     #[serde(default)]
     pub cameras: Vec<RawCamera>,
 }
@@ -222,6 +224,7 @@ pub(super) fn render_effective(config: &Config) -> String {
     );
     render_policy(&mut out, config);
     render_mqtt(&mut out, config);
+    render_discovery(&mut out, config);
     for cam in &config.cameras {
         let _ = writeln!(out, "\n[[cameras]]");
         let _ = writeln!(out, "name = {}", q(&cam.name));
@@ -378,4 +381,23 @@ fn render_mqtt(out: &mut String, config: &Config) {
     let _ = writeln!(out, "client_id = {}", quote(&m.client_id));
     let _ = writeln!(out, "base_topic = {}", quote(&m.base_topic));
     let _ = writeln!(out, "discovery_prefix = {}", quote(&m.discovery_prefix));
+}
+
+fn render_discovery(out: &mut String, config: &Config) {
+    let Some(d) = &config.discovery else {
+        let _ = writeln!(
+            out,
+            "\n# [discovery]: not set, no background ONVIF discovery"
+        );
+        return;
+    };
+    let interfaces: Vec<String> = d.interfaces.iter().map(|i| quote(i)).collect();
+    let _ = writeln!(
+        out,
+        "\n[discovery]\nenabled = {}\ninterfaces = [{}]\ninterval = {}\nprobe_timeout = {}",
+        d.enabled,
+        interfaces.join(", "),
+        quote(&d.interval.to_string()),
+        quote(&d.probe_timeout.to_string())
+    );
 }

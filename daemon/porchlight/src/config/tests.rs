@@ -551,3 +551,44 @@ fn mqtt_is_off_unless_configured_and_its_mistakes_are_named() {
         assert_eq!(e.key.as_deref(), Some(key), "{table}: {e}");
     }
 }
+
+#[test]
+fn discovery_is_off_unless_configured_and_needs_named_interfaces() {
+    let base = "data_dir = \"/tmp/x\"\n";
+    assert!(Config::parse(base, None).unwrap().discovery.is_none());
+    let off = Config::parse(&format!("{base}[discovery]\nenabled = false\n"), None).unwrap();
+    assert!(off.discovery.is_none());
+    let on = Config::parse(
+        &format!("{base}[discovery]\ninterfaces = [\"eth0\"]\ninterval = \"1m\"\n"),
+        None,
+    )
+    .unwrap();
+    let on = on.discovery.expect("on");
+    assert_eq!(on.interfaces, ["eth0"]);
+    assert_eq!(on.interval.0, std::time::Duration::from_secs(60));
+    for (text, key, message, line) in [
+        (
+            "[discovery]\n",
+            "discovery.interfaces",
+            "name the interfaces",
+            2,
+        ),
+        (
+            "[discovery]\ninterfaces = [\"eth0\"]\ninterval = \"1s\"\n",
+            "discovery.interval",
+            "between 10s and 1d",
+            2,
+        ),
+        (
+            "[discovery]\ninterfaces = [\"eth0\"]\nport = 1\n",
+            "discovery.port",
+            "unknown field `port`",
+            4,
+        ),
+    ] {
+        let e = Config::parse(&format!("{base}{text}"), None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.to_string().contains(message), "{e}");
+        assert_eq!(e.line, Some(line), "{e}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod controls;
+mod discovery;
 mod evidence;
 mod guard;
 pub(crate) mod recordings;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Police requests waiting for the owner, their answers and expiry.
     pub requests: crate::requests::RequestService,
+    /// Discovered ONVIF devices and adding them as cameras.
+    pub onboarding: Arc<crate::onboard::Onboarding>,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
@@ -69,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))
         .route("/api/requests/{id}/deny", post(requests::deny))
+        .route("/api/discovery", get(discovery::list))
+        .route("/api/discovery/{endpoint}/add", post(discovery::add))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             hosts,

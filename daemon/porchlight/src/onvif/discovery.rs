@@ -164,7 +164,7 @@ impl DiscoveryEvent {
     }
 }
 
-/// `[onvif.discovery]` in the config file (wired by the config module).
+/// `[discovery]` in the config file (validated by the config module).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoveryConfig {
