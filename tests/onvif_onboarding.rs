@@ -3,7 +3,8 @@
 //! `/api/discovery`, the owner adds it with its login choosing the main and
 //! sub profiles, it records (segments appear), it is still there after a
 //! restart, and when DHCP moves it to a new address (a Hello with new
-//! XAddrs) the same camera follows it there and keeps recording.
+//! XAddrs) the same camera follows it there and keeps recording; a device
+//! merely claiming to be it, while it still answers, is refused.
 //!
 //! Everything runs in a network namespace of its own (support/netns.rs):
 //! the daemon, the fake ONVIF camera (SOAP on 127.0.0.1, streams from the
@@ -296,6 +297,41 @@ fn a_discovered_camera_is_added_records_survives_a_restart_and_follows_a_new_add
         })
         .await;
 
+        // An impostor on the LAN announces the camera's (public) endpoint
+        // reference from its own address, copying even its serial number,
+        // while the real camera still answers where it was: not a move.
+        let impostor_simcam = support::simcam(porchlight_simcam::Clip::Sd, false).await;
+        let impostor_soap = onvif_camera(&impostor_simcam).await;
+        let mut impostor = announced.clone();
+        impostor.xaddrs = vec![impostor_soap.xaddr.clone()];
+        impostor.metadata_version = 7;
+        discovery_fake::multicast(impostor.hello(true).as_bytes(), 3702).await;
+        let data = data_dir.clone();
+        let old_xaddr = soap.xaddr.clone();
+        let daemon = blocking(move || {
+            wait_until(
+                Duration::from_secs(30),
+                "the impostor refused in the audit log",
+                || {
+                    get_json(http, "/api/audit?camera=porch").is_some_and(|page| {
+                        page.to_string()
+                            .contains("still answers at its saved address")
+                    })
+                },
+            );
+            assert_eq!(saved(&data)["cameras"][0]["onvif"], old_xaddr.as_str());
+            assert!(camera_frames(http, "porch", "main") > 0, "still recording");
+            daemon
+        })
+        .await;
+        assert_eq!(
+            impostor_simcam.frames_sent("main"),
+            0,
+            "nothing is recorded from the impostor"
+        );
+        drop(impostor_soap);
+        impostor_simcam.shutdown().await;
+
         // DHCP moves the camera: its SOAP service and streams now answer on
         // other ports, the old ones are gone, and it says Hello from there.
         let moved_simcam = support::simcam(porchlight_simcam::Clip::Sd, false).await;
@@ -361,5 +397,15 @@ fn a_discovered_camera_is_added_records_survives_a_restart_and_follows_a_new_add
         assert_eq!(s["cameras"][0]["sub_url"], moved_simcam.url("sub"));
         assert!(s["cameras"][0]["moved_at"].is_i64());
         assert!(log.contains("camera moved"), "{log}");
+        let audit = std::process::Command::new(env!("CARGO_BIN_EXE_porchlight"))
+            .args(["audit", "show", "--camera", "porch", "--config"])
+            .arg(dir.path().join("config.toml"))
+            .output()
+            .expect("porchlight audit show");
+        let audit = String::from_utf8_lossy(&audit.stdout);
+        assert!(
+            audit.contains("camera_change"),
+            "adds and moves are audited:\n{audit}"
+        );
     });
 }

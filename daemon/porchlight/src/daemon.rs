@@ -125,6 +125,7 @@ pub async fn run(
     let (onboarding, onboard_tasks) = crate::onboard::Onboarding::start(
         &config,
         evidence.camera_clock_skews.clone(),
+        audit.clone(),
         shutdown_rx.clone(),
     )
     .context("cannot start ONVIF onboarding")?;

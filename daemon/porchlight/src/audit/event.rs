@@ -95,6 +95,9 @@ text_enum! {
         Revocation => "revocation",
         /// The owner exported footage themselves.
         Export => "export",
+        /// A camera was added, or followed to a new address (or a device
+        /// claiming to be one was refused).
+        CameraChange => "camera_change",
         DaemonStart => "daemon_start",
         DaemonStop => "daemon_stop",
         /// Old entries were pruned; details hold the checkpoint.

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::config::{is_valid_camera_name, Config};
 use crate::evidence::CameraClockSkews;
 use crate::onvif::discovery::{DiscoveryConfig, DiscoveryEvent};
@@ -54,6 +55,8 @@ pub struct Onboarding {
     saved: tokio::sync::Mutex<Vec<SavedCamera>>,
     seen: Mutex<Seen>,
     skews: CameraClockSkews,
+    /// Adds and moves change what is recorded (and so what may be shared).
+    audit: AuditLog,
     restart: watch::Sender<bool>,
 }
 
@@ -175,6 +178,7 @@ impl Onboarding {
     pub fn start(
         config: &Config,
         skews: CameraClockSkews,
+        audit: AuditLog,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Arc<Onboarding>, Vec<tokio::task::JoinHandle<()>>), SavedError> {
         let saved = saved::load(&config.data_dir)?;
@@ -204,6 +208,7 @@ impl Onboarding {
             saved: tokio::sync::Mutex::new(saved),
             seen: Mutex::new(Seen::default()),
             skews,
+            audit,
             restart: watch::channel(false).0,
         });
         let mut tasks = Vec::new();
@@ -346,6 +351,17 @@ impl Onboarding {
                 .username
                 .as_deref()
                 .map(|u| (u, camera.password.as_deref().unwrap_or_default()));
+            if attempt == 0 && still_answers(&camera, credentials).await {
+                drop(saved);
+                tracing::warn!(camera = %name, %endpoint, ?xaddrs, "ONVIF discovery: a device claims to be this camera, which still answers at its saved address; not following it");
+                self.record_camera_change(
+                    &name,
+                    Outcome::refused("another device claimed to be this camera, which still answers at its saved address"),
+                    serde_json::json!({"action": "move", "endpoint": endpoint, "claimed_addresses": xaddrs, "saved_address": camera.onvif}),
+                )
+                .await;
+                return;
+            }
             let answer = ask::ask(
                 &xaddrs,
                 credentials,
@@ -360,8 +376,15 @@ impl Onboarding {
                         .as_ref()
                         .map(|i| i.serial_number.trim().to_string())
                         .unwrap_or_default();
-                    if !camera.serial.is_empty() && !serial.is_empty() && serial != camera.serial {
+                    if !camera.serial.is_empty() && serial != camera.serial {
                         tracing::warn!(camera = %name, %endpoint, expected = %camera.serial, found = %serial, "ONVIF discovery: the device at the new address has another serial number; not following it");
+                        drop(saved);
+                        self.record_camera_change(
+                            &name,
+                            Outcome::refused("the device at the new address has another serial number"),
+                            serde_json::json!({"action": "move", "endpoint": endpoint, "claimed_addresses": xaddrs, "expected_serial": camera.serial, "found_serial": serial}),
+                        )
+                        .await;
                         return;
                     }
                     let Some(entry) = saved.iter_mut().find(|s| s.name == name) else {
@@ -384,6 +407,12 @@ impl Onboarding {
                         }
                     }
                     tracing::info!(camera = %name, from = %camera.onvif, to = %answer.onvif, url = %answer.url, "camera moved: following it to its new address");
+                    self.record_camera_change(
+                        &name,
+                        Outcome::ok(),
+                        serde_json::json!({"action": "move", "endpoint": endpoint, "from": camera.onvif, "to": answer.onvif, "serial": serial}),
+                    )
+                    .await;
                     self.request_restart(Duration::ZERO);
                     return;
                 }
@@ -393,6 +422,27 @@ impl Onboarding {
                     tokio::time::sleep(*wait).await;
                 }
             }
+        }
+    }
+
+    async fn record_camera_change(
+        &self,
+        camera: &str,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) {
+        // The owner adds; moves are the daemon's own doing.
+        let identity = if details["action"] == "add" {
+            Identity::owner(None)
+        } else {
+            Identity::system()
+        };
+        let event = AuditEvent::new(Component::Daemon, EventType::CameraChange, identity)
+            .camera(camera)
+            .outcome(outcome)
+            .details(details);
+        if let Err(e) = self.audit.append(event).await {
+            tracing::error!(%camera, error = %e, "cannot write the camera change to the audit log");
         }
     }
 
@@ -539,7 +589,34 @@ impl Onboarding {
             .unwrap_or_else(|e| e.into_inner())
             .insert(camera.name.clone(), camera.clock_skew_ms);
         tracing::info!(camera = %camera.name, %endpoint, url = %camera.url, skew_ms = camera.clock_skew_ms, "camera added from discovery; restarting in place to record it");
+        self.record_camera_change(
+            &camera.name,
+            Outcome::ok(),
+            serde_json::json!({"action": "add", "endpoint": endpoint, "address": camera.onvif, "serial": camera.serial, "manufacturer": camera.manufacturer, "model": camera.model}),
+        )
+        .await;
         self.request_restart(Duration::from_millis(300));
         Ok(AddedView::from(&camera))
+    }
+}
+
+/// Whether `camera` still answers at its saved address with its own serial
+/// number. A device elsewhere announcing the camera's endpoint reference is
+/// then an impostor (the reference is public in every ProbeMatch), not a
+/// move: following it would record someone else's video as this camera's.
+async fn still_answers(camera: &SavedCamera, credentials: Option<(&str, &str)>) -> bool {
+    let ask_saved = async {
+        let client = ask::connect(std::slice::from_ref(&camera.onvif), credentials).await?;
+        client
+            .device_information()
+            .await
+            .map_err(|e| AskError::Unreachable {
+                addresses: camera.onvif.clone(),
+                error: e.to_string(),
+            })
+    };
+    match tokio::time::timeout(Duration::from_secs(5), ask_saved).await {
+        Ok(Ok(info)) => camera.serial.is_empty() || info.serial_number.trim() == camera.serial,
+        _ => false,
     }
 }
