@@ -6,6 +6,7 @@ mod controls;
 mod evidence;
 mod guard;
 pub(crate) mod recordings;
+mod relay;
 mod requests;
 
 use std::sync::atomic::Ordering;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Police requests waiting for the owner, their answers and expiry.
     pub requests: crate::requests::RequestService,
+    /// Leaving the relay program (`POST /api/relay/leave`).
+    pub leaver: Arc<crate::relay::leave::Leaver>,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
@@ -65,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/privacy", put(controls::privacy))
         .route("/api/cameras/{camera}/sharing", put(controls::sharing))
         .route("/api/cameras/{camera}/recording", put(controls::recording))
+        .route("/api/relay", get(relay::status))
+        .route("/api/relay/leave", post(relay::leave))
         .route("/api/requests", get(requests::list))
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))
