@@ -386,10 +386,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             if !(1..=300).contains(&wait) {
                 anyhow::bail!("--wait must be between 1 and 300 seconds");
             }
-            let report = porchlight::relay::leave::run_cli(
-                &config,
-                std::time::Duration::from_secs(wait),
-            )?;
+            let report =
+                porchlight::relay::leave::run_cli(&config, std::time::Duration::from_secs(wait))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report["deletion"] == "pending" {
                 eprintln!("left; the relay has not confirmed the deletion yet: the daemon keeps sending it");

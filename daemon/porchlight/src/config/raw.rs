@@ -316,7 +316,11 @@ fn render_policy(out: &mut String, config: &Config) {
     let _ = writeln!(out, "calls_per_minute = {}", config.relay.calls_per_minute);
     if let Some(registry) = &config.relay.registry {
         let _ = writeln!(out, "registry_url = {}", quote(registry.url.as_str()));
-        let _ = writeln!(out, "registry_ca = {}", quote(&registry.ca.to_string_lossy()));
+        let _ = writeln!(
+            out,
+            "registry_ca = {}",
+            quote(&registry.ca.to_string_lossy())
+        );
         let _ = writeln!(out, "location_decimals = {}", registry.location_decimals);
         if let Some(alias) = &registry.contact_alias {
             let _ = writeln!(out, "contact_alias = {}", quote(alias));

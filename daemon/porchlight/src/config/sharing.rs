@@ -313,9 +313,18 @@ pub(super) fn validate_relay(
     let registry = match raw.registry_url {
         None => {
             for (key, present) in [
-                ("relay.registry_ca", raw.registry_ca.as_ref().map(|v| v.span())),
-                ("relay.contact_alias", raw.contact_alias.as_ref().map(|v| v.span())),
-                ("relay.location_decimals", raw.location_decimals.as_ref().map(|v| v.span())),
+                (
+                    "relay.registry_ca",
+                    raw.registry_ca.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "relay.contact_alias",
+                    raw.contact_alias.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "relay.location_decimals",
+                    raw.location_decimals.as_ref().map(|v| v.span()),
+                ),
             ] {
                 if let Some(span) = present {
                     return Err(error(
@@ -375,9 +384,10 @@ pub(super) fn validate_relay(
                 None => 2,
             };
             let contact_alias = match raw.contact_alias {
-                Some(alias) => Some(registry_text(alias.get_ref()).map_err(|m| {
-                    error("relay.contact_alias".into(), Some(alias.span()), m)
-                })?),
+                Some(alias) => Some(
+                    registry_text(alias.get_ref())
+                        .map_err(|m| error("relay.contact_alias".into(), Some(alias.span()), m))?,
+                ),
                 None => None,
             };
             Some(RegistryConfig {

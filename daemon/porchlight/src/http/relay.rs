@@ -37,10 +37,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
 /// `POST /api/relay/leave` with `{}` or `{"wait_s": 60}`: 200 when the
 /// relay confirmed the deletion (or no registry had this box), 202 while
 /// the daemon keeps re-sending it.
-pub async fn leave(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn leave(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let LeaveBody { wait_s } = parse_body(&body)?;
     let wait_s = wait_s.unwrap_or(DEFAULT_WAIT_S);
     if !(1..=MAX_WAIT_S).contains(&wait_s) {

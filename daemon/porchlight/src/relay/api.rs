@@ -201,7 +201,10 @@ impl RelayState {
     fn admit(&self, caller: &Caller) -> Result<(), RelayError> {
         if !self.membership.is_member() {
             // Connections opened before the owner left end here.
-            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             return Err(RelayError::new(
                 StatusCode::FORBIDDEN,
                 "not_enrolled",

@@ -71,9 +71,11 @@ pub fn enroll_with_registry(
     relay_url: Option<&str>,
 ) -> anyhow::Result<(Enrolment, Option<super::registry::state::Registration>)> {
     if let Some(source) = registry_ca_file {
-        let registry = config.relay.registry.as_ref().context(
-            "--registry-ca needs `[relay] registry_url` in the config",
-        )?;
+        let registry = config
+            .relay
+            .registry
+            .as_ref()
+            .context("--registry-ca needs `[relay] registry_url` in the config")?;
         read_cas(source)?;
         if source != registry.ca {
             if let Some(dir) = registry.ca.parent() {
@@ -81,7 +83,11 @@ pub fn enroll_with_registry(
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             std::fs::copy(source, &registry.ca).with_context(|| {
-                format!("cannot copy {} to {}", source.display(), registry.ca.display())
+                format!(
+                    "cannot copy {} to {}",
+                    source.display(),
+                    registry.ca.display()
+                )
             })?;
         }
     }

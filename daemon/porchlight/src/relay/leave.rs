@@ -68,11 +68,9 @@ impl Leaver {
             AuditEvent::new(self.component.clone(), event, Identity::owner(None))
         };
         audit
-            .append(
-                owner(EventType::Leave)
-                    .outcome(Outcome::ok())
-                    .details(json!({ "what": "the owner leaves the relay program: relay access stopped" })),
-            )
+            .append(owner(EventType::Leave).outcome(Outcome::ok()).details(
+                json!({ "what": "the owner leaves the relay program: relay access stopped" }),
+            ))
             .await?;
         // 1. Nothing more goes out from this moment.
         self.membership.leave();
@@ -103,7 +101,9 @@ impl Leaver {
         match std::fs::remove_dir_all(&deliveries) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::error!(error = %e, path = %deliveries.display(), "cannot delete relay packages"),
+            Err(e) => {
+                tracing::error!(error = %e, path = %deliveries.display(), "cannot delete relay packages")
+            }
         }
         audit
             .append(owner(EventType::Revocation).outcome(Outcome::ok()).details(json!({
@@ -136,10 +136,14 @@ impl Leaver {
             )?;
         }
         audit
-            .append(owner(EventType::Leave).outcome(Outcome::ok()).details(json!({
-                "what": "relay credentials wiped (pinned agency CA, enrolment)",
-                "wiped": wiped,
-            })))
+            .append(
+                owner(EventType::Leave)
+                    .outcome(Outcome::ok())
+                    .details(json!({
+                        "what": "relay credentials wiped (pinned agency CA, enrolment)",
+                        "wiped": wiped,
+                    })),
+            )
             .await?;
 
         // 5. The registry entry and footage at the relay.
@@ -216,11 +220,18 @@ fn count_files(dir: &std::path::Path) -> usize {
 /// holds the audit log and the relay listener), else on the files.
 pub fn run_cli(config: &Config, wait: Duration) -> anyhow::Result<serde_json::Value> {
     let body = json!({ "wait_s": wait.as_secs().max(1) });
-    match crate::requests::cli::call_daemon(config.http.bind, "POST", "/api/relay/leave", Some(&body))? {
+    match crate::requests::cli::call_daemon(
+        config.http.bind,
+        "POST",
+        "/api/relay/leave",
+        Some(&body),
+    )? {
         Some((200 | 202, answer)) => Ok(answer),
         Some((status, answer)) => anyhow::bail!(
             "{} (daemon answered {status})",
-            answer["error"].as_str().map_or_else(|| answer.to_string(), str::to_string)
+            answer["error"]
+                .as_str()
+                .map_or_else(|| answer.to_string(), str::to_string)
         ),
         None => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -229,14 +240,18 @@ pub fn run_cli(config: &Config, wait: Duration) -> anyhow::Result<serde_json::Va
             runtime.block_on(async {
                 let audit = crate::audit::AuditLog::open(&config.data_dir)?;
                 let bus = crate::events::EventBus::new();
-                let controls =
-                    crate::controls::Controls::load(config, audit.clone(), bus.clone())?;
+                let controls = crate::controls::Controls::load(config, audit.clone(), bus.clone())?;
                 let evidence = Arc::new(crate::evidence::EvidenceSettings::load(config)?);
                 let store = crate::requests::RequestStore::open(&config.data_dir)?;
-                let requests = RequestService::new(store, audit.clone(), bus)
-                    .with_component(Component::Cli);
+                let requests =
+                    RequestService::new(store, audit.clone(), bus).with_component(Component::Cli);
                 let registry = config.relay.registry.as_ref().map(|_| {
-                    Arc::new(Registry::new(config, evidence, controls.policy(), audit.clone()))
+                    Arc::new(Registry::new(
+                        config,
+                        evidence,
+                        controls.policy(),
+                        audit.clone(),
+                    ))
                 });
                 let leaver = Leaver {
                     config: config.clone(),

@@ -75,7 +75,13 @@ pub async fn serve(
         if !membership.is_member() {
             // The owner left: no handshake, nothing to talk about.
             let (audit, failures) = (&shared.audit, &shared.failures);
-            log_failed_handshake(audit, failures, peer, "this box left the relay program".into()).await;
+            log_failed_handshake(
+                audit,
+                failures,
+                peer,
+                "this box left the relay program".into(),
+            )
+            .await;
             drop(tcp);
             continue;
         }

@@ -594,7 +594,8 @@ impl RequestStore {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .map_err(db("finding grants"))?;
-                rows.collect::<Result<_, _>>().map_err(db("finding grants"))?
+                rows.collect::<Result<_, _>>()
+                    .map_err(db("finding grants"))?
             };
             let mut summary = RevokedAll::default();
             let mut changed: Vec<(String, Vec<(String, String)>)> = Vec::new();

@@ -72,9 +72,9 @@ impl RegistryClient {
                     registry_ca.display()
                 ))
             })?;
-            roots.add(cert).map_err(|e| {
-                setup(format!("registry CA {}: {e}", registry_ca.display()))
-            })?;
+            roots
+                .add(cert)
+                .map_err(|e| setup(format!("registry CA {}: {e}", registry_ca.display())))?;
         }
         if roots.is_empty() {
             return Err(setup(format!(
@@ -127,7 +127,9 @@ impl RegistryClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&answer).chars().take(200).collect())
         };
         match status {
-            200..=299 => json.ok_or_else(|| RegistryError::BadAnswer("the body is not JSON".into())),
+            200..=299 => {
+                json.ok_or_else(|| RegistryError::BadAnswer("the body is not JSON".into()))
+            }
             429 | 500..=599 => Err(RegistryError::Unavailable {
                 status,
                 message: message(),
@@ -155,10 +157,13 @@ impl RegistryClient {
         let port = self.base.port_or_known_default().unwrap_or(443);
         let server_name = ServerName::try_from(host.clone())
             .map_err(|e| RegistryError::Setup(format!("`{host}` is not a server name: {e}")))?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host.as_str(), port)))
-            .await
-            .map_err(|_| unreachable(format!("connecting to {host}:{port} timed out")))?
-            .map_err(|e| unreachable(format!("{host}:{port}: {e}")))?;
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| unreachable(format!("connecting to {host}:{port} timed out")))?
+        .map_err(|e| unreachable(format!("{host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
         let mut tls = connector
@@ -181,7 +186,9 @@ impl RegistryClient {
         tls.write_all(head.as_bytes())
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        tls.write_all(body).await.map_err(|e| unreachable(e.to_string()))?;
+        tls.write_all(body)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         tls.flush().await.map_err(|e| unreachable(e.to_string()))?;
         let mut raw = Vec::new();
         let mut limited = (&mut tls).take(MAX_RESPONSE as u64 + 1);
@@ -213,7 +220,10 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), RegistryError> {
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
-        .and_then(|l| l.strip_prefix("HTTP/1.1 ").or_else(|| l.strip_prefix("HTTP/1.0 ")))
+        .and_then(|l| {
+            l.strip_prefix("HTTP/1.1 ")
+                .or_else(|| l.strip_prefix("HTTP/1.0 "))
+        })
         .and_then(|l| l.get(..3))
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| bad("not an HTTP/1.1 status line"))?;
@@ -224,7 +234,10 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), RegistryError> {
                 return Err(bad("chunked answers are not supported"));
             }
             if name.trim().eq_ignore_ascii_case("content-length") {
-                let length: usize = value.trim().parse().map_err(|_| bad("bad Content-Length"))?;
+                let length: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("bad Content-Length"))?;
                 if body.len() < length {
                     return Err(bad("the answer was cut short"));
                 }
@@ -242,7 +255,8 @@ mod tests {
     #[test]
     fn responses_are_read_by_their_length() {
         let (status, body) =
-            parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}extra").expect("ok");
+            parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}extra")
+                .expect("ok");
         assert_eq!((status, body.as_slice()), (201, b"{}".as_slice()));
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_err());
         assert!(parse_response(b"garbage").is_err());

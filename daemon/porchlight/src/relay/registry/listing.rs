@@ -48,9 +48,7 @@ impl Listing {
                         .map(|k| &k.sharing);
                     ListedCamera {
                         camera: c.name.clone(),
-                        location: c
-                            .location
-                            .map(|p| round(p, registry.location_decimals)),
+                        location: c.location.map(|p| round(p, registry.location_decimals)),
                         direction: sharing.and_then(|s| s.direction.clone()),
                         field_of_view: sharing.and_then(|s| s.field_of_view.clone()),
                         level: c.level,
@@ -68,7 +66,10 @@ impl Listing {
     /// SHA-256 of the entry's JSON: whether the registry has it already.
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        Sha256::digest(json).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -89,9 +90,27 @@ mod tests {
     #[test]
     fn locations_are_rounded_to_the_owners_precision() {
         let p = GeoPoint::new(32.776_66, -96.797_04).expect("point");
-        assert_eq!(round(p, 3), GeoPoint { lat: 32.777, lon: -96.797 });
-        assert_eq!(round(p, 2), GeoPoint { lat: 32.78, lon: -96.8 });
-        assert_eq!(round(p, 0), GeoPoint { lat: 33.0, lon: -97.0 });
+        assert_eq!(
+            round(p, 3),
+            GeoPoint {
+                lat: 32.777,
+                lon: -96.797
+            }
+        );
+        assert_eq!(
+            round(p, 2),
+            GeoPoint {
+                lat: 32.78,
+                lon: -96.8
+            }
+        );
+        assert_eq!(
+            round(p, 0),
+            GeoPoint {
+                lat: 33.0,
+                lon: -97.0
+            }
+        );
         // Never finer than 3 decimals, whatever is asked.
         assert_eq!(round(p, 9), round(p, 3));
     }

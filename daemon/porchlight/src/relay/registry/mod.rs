@@ -42,10 +42,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub enum Reconciled {
     /// Nothing to do: not enrolled with a registry, or already up to date.
     Idle,
-    Registered { registration_id: String },
-    Updated { registration_id: String },
+    Registered {
+        registration_id: String,
+    },
+    Updated {
+        registration_id: String,
+    },
     /// The relay confirmed the deletion; the registration is gone.
-    Deleted { confirmation: serde_json::Value },
+    Deleted {
+        confirmation: serde_json::Value,
+    },
 }
 
 /// The box's side of the registry, shared by the sync task, the owner API
@@ -269,7 +275,8 @@ impl Registry {
         left.registration_id = Some(id.clone());
         left.deletion = Some(deletion.clone());
         left.confirmation = Some(confirmation.clone());
-        state::save_left(self.data_dir(), &left).map_err(|e| RegistryError::Setup(e.to_string()))?;
+        state::save_left(self.data_dir(), &left)
+            .map_err(|e| RegistryError::Setup(e.to_string()))?;
         let mut wiped = Vec::new();
         let registration_file = state::registration_path(self.data_dir());
         if std::fs::remove_file(&registration_file).is_ok() {
@@ -363,8 +370,9 @@ pub fn spawn_sync(
                     // Refused or unusable: retrying the same message will
                     // not help; wait for the next change.
                     tracing::error!(error = %e, "registry refused the update");
-                    let entry = AuditEvent::new(Component::Relay, EventType::Enrolment, Identity::system())
-                        .outcome(Outcome::error(format!("registry: {e}")));
+                    let entry =
+                        AuditEvent::new(Component::Relay, EventType::Enrolment, Identity::system())
+                            .outcome(Outcome::error(format!("registry: {e}")));
                     let _ = registry.audit.append(entry).await;
                     backoff = None;
                 }

@@ -88,7 +88,8 @@ pub(super) fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     let temp = path.with_extension("json.partial");
     let text = serde_json::to_vec_pretty(value)?;
     let result = (|| {
