@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod reference_relay;
 pub mod relay_client;
 
 use std::io::{BufRead, BufReader, Read, Write};

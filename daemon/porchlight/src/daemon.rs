@@ -137,12 +137,35 @@ pub async fn run(
     crate::relay::enrolment::audit_policy(&config, &controls.policy().current(), &audit)
         .await
         .context("cannot record the sharing policy in the audit log")?;
+    let membership = crate::relay::membership::Membership::load(&config.data_dir);
+    // The registry: registered, kept up to date, or the deletion of a
+    // leave re-sent, in its own task (a registry that is down delays only
+    // itself).
+    let registry = config.relay.registry.as_ref().map(|_| {
+        Arc::new(crate::relay::registry::Registry::new(
+            &config,
+            evidence.clone(),
+            controls.policy(),
+            audit.clone(),
+        ))
+    });
+    let registry_sync = registry.clone().map(|registry| {
+        crate::relay::registry::spawn_sync(registry, bus.clone(), shutdown_rx.clone())
+    });
+    let leaver = Arc::new(crate::relay::leave::Leaver {
+        config: config.clone(),
+        requests: requests.clone(),
+        membership: membership.clone(),
+        registry,
+        component: Component::OwnerApi,
+    });
     let relay_state = Arc::new(crate::relay::RelayState::new(
         &config,
         controls.policy(),
         requests.clone(),
         audit.clone(),
         evidence.clone(),
+        membership,
     ));
     let relay = crate::relay::start(&config, relay_state.clone(), shutdown_rx.clone()).await?;
     let relay_packages = relay
@@ -193,6 +216,7 @@ pub async fn run(
         requests,
         controls: controls.clone(),
         onboarding: onboarding.clone(),
+        leaver,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
@@ -246,7 +270,10 @@ pub async fn run(
     for task in camera_events.into_iter().chain(onboard_tasks) {
         let _ = task.await;
     }
-    for task in [relay, relay_packages, mqtt].into_iter().flatten() {
+    for task in [relay, relay_packages, registry_sync, mqtt]
+        .into_iter()
+        .flatten()
+    {
         let _ = task.await;
     }
     if let Some(watchdog) = watchdog {

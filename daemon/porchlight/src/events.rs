@@ -31,6 +31,9 @@ pub enum DaemonEvent {
         agency: String,
         summary: String,
     },
+    /// The owner left the relay program: every live share to the relay
+    /// must end now (see `relay::membership`).
+    RelayLeft,
     /// The owner flipped a switch (privacy, sharing level, recording).
     SettingsChanged,
     /// A camera reported motion or tampering starting (`active`) or

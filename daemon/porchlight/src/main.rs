@@ -85,7 +85,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// The police relay: enrol with an agency (pin its CA).
+    /// The police relay: enrol (pin the agency CA, register the chosen
+    /// cameras), status, leave.
     Relay {
         #[command(subcommand)]
         command: RelayCommand,
@@ -151,6 +152,25 @@ enum RelayCommand {
         /// The relay's https URL.
         #[arg(long)]
         relay_url: Option<String>,
+        /// PEM file of the registry's CA (copied to `[relay] registry_ca`).
+        #[arg(long)]
+        registry_ca: Option<PathBuf>,
+    },
+    /// Leave the relay program: revoke every grant and token, end live
+    /// shares, ask the relay to delete this box's registry entry and any
+    /// footage it holds, record its confirmation, wipe the relay credentials.
+    Leave {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Seconds to wait for the relay's confirmation (the daemon keeps
+        /// trying after that).
+        #[arg(long, default_value_t = 20)]
+        wait: u64,
+    },
+    /// Where this box stands with the relay and its registry.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -415,19 +435,57 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => audit(command),
         Command::Requests { command } => requests(command),
         Command::Relay {
+            command: RelayCommand::Leave { config, wait },
+        } => {
+            let config = Config::load(&config)?;
+            if !(1..=300).contains(&wait) {
+                anyhow::bail!("--wait must be between 1 and 300 seconds");
+            }
+            let report =
+                porchlight::relay::leave::run_cli(&config, std::time::Duration::from_secs(wait))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report["deletion"] == "pending" {
+                eprintln!("left; the relay has not confirmed the deletion yet: the daemon keeps sending it");
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Relay {
+            command: RelayCommand::Status { config },
+        } => {
+            let config = Config::load(&config)?;
+            let membership = porchlight::relay::membership::Membership::load(&config.data_dir);
+            let status = porchlight::relay::status(&config, &membership)?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Relay {
             command:
                 RelayCommand::Enroll {
                     config,
                     agency_ca,
                     relay_url,
+                    registry_ca,
                 },
         } => {
             let config = Config::load(&config)?;
-            let enrolment = porchlight::relay::enrolment::enroll(
+            let (enrolment, registration) = porchlight::relay::enrolment::enroll_with_registry(
                 &config,
                 agency_ca.as_deref(),
+                registry_ca.as_deref(),
                 relay_url.as_deref(),
             )?;
+            if let Some(registration) = &registration {
+                println!(
+                    "registry: {} ({}); the daemon registers the shared cameras at its next start and keeps the entry up to date",
+                    registration.registry_url,
+                    registration
+                        .registration_id
+                        .as_deref()
+                        .map_or("not registered yet".to_string(), |id| format!("registered as {id}"))
+                );
+            }
             let device = porchlight::evidence::EvidenceSettings::load(&config)?;
             for ca in &enrolment.agency_cas {
                 println!("pinned agency CA: {} (sha256 {})", ca.agency, ca.sha256);

@@ -188,7 +188,9 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
                         Some(format!("{time} {agency}: {summary}"));
                     vec![HostEvent::Hub(h.hub())]
                 }
-                Ok(DaemonEvent::SettingsChanged) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(DaemonEvent::SettingsChanged)
+                | Ok(DaemonEvent::RelayLeft)
+                | Err(broadcast::error::RecvError::Lagged(_)) => {
                     let mut events = vec![HostEvent::Hub(h.hub())];
                     events.extend(h.cameras().into_iter().map(HostEvent::Camera));
                     events

@@ -59,6 +59,10 @@ pub(super) struct RawRelay {
     pub listen: Option<Spanned<SocketAddr>>,
     pub agency_ca: Option<Spanned<String>>,
     pub calls_per_minute: Option<Spanned<i64>>,
+    pub registry_url: Option<Spanned<String>>,
+    pub registry_ca: Option<Spanned<String>>,
+    pub location_decimals: Option<Spanned<i64>>,
+    pub contact_alias: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +142,8 @@ pub(super) struct RawCamera {
     pub schedule: Option<Spanned<Vec<RawScheduleWindow>>>,
     pub outside_schedule: Option<Spanned<SharingLevel>>,
     pub max_clip_to_police: Option<Spanned<HumanDuration>>,
+    pub direction: Option<Spanned<String>>,
+    pub field_of_view: Option<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for Transport {
@@ -311,6 +317,18 @@ fn render_policy(out: &mut String, config: &Config) {
         let _ = writeln!(out, "agency_ca = {}", quote(&ca.to_string_lossy()));
     }
     let _ = writeln!(out, "calls_per_minute = {}", config.relay.calls_per_minute);
+    if let Some(registry) = &config.relay.registry {
+        let _ = writeln!(out, "registry_url = {}", quote(registry.url.as_str()));
+        let _ = writeln!(
+            out,
+            "registry_ca = {}",
+            quote(&registry.ca.to_string_lossy())
+        );
+        let _ = writeln!(out, "location_decimals = {}", registry.location_decimals);
+        if let Some(alias) = &registry.contact_alias {
+            let _ = writeln!(out, "contact_alias = {}", quote(alias));
+        }
+    }
 }
 
 fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {
@@ -350,6 +368,12 @@ fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {
             "max_clip_to_police = {}",
             quote(&HumanDuration(max).to_string())
         );
+    }
+    if let Some(direction) = &sharing.direction {
+        let _ = writeln!(out, "direction = {}", quote(direction));
+    }
+    if let Some(fov) = &sharing.field_of_view {
+        let _ = writeln!(out, "field_of_view = {}", quote(fov));
     }
 }
 

@@ -49,6 +49,45 @@ pub struct RelayConfig {
     pub agency_ca: Option<PathBuf>,
     /// Calls one agency certificate may make per minute (60 by default).
     pub calls_per_minute: u32,
+    /// The relay's registry (absent: this box is not listed anywhere).
+    pub registry: Option<RegistryConfig>,
+}
+
+/// `[relay] registry_url` and friends: where this box lists its cameras.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// `https://…`, the registry's base URL.
+    pub url: url::Url,
+    /// PEM of the CA the registry's server certificate chains to (pinned;
+    /// defaults to `agency_ca`).
+    pub ca: PathBuf,
+    /// Decimals the cameras' coordinates are rounded to before they leave
+    /// the box (0–3; 2 by default, about 1.1 km).
+    pub location_decimals: u8,
+    /// How the agency may address the owner (an alias, never a name).
+    pub contact_alias: Option<String>,
+}
+
+/// Longest `direction`, `field_of_view` and `contact_alias`, in characters.
+pub const MAX_REGISTRY_TEXT: usize = 200;
+
+/// Free text that goes to the registry: one line, bounded, nothing that
+/// would read differently on another screen.
+pub(super) fn registry_text(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("must not be empty (leave the key out instead)".into());
+    }
+    if value.chars().count() > MAX_REGISTRY_TEXT {
+        return Err(format!("is longer than {MAX_REGISTRY_TEXT} characters"));
+    }
+    if value.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}')
+    }) {
+        return Err("must be one line without control or text-direction characters".into());
+    }
+    Ok(value.to_string())
 }
 
 /// One camera's police-sharing settings.
@@ -61,6 +100,10 @@ pub struct CameraSharing {
     /// The level outside the schedule.
     pub outside_schedule: SharingLevel,
     pub max_clip: Option<Duration>,
+    /// Which way the camera looks, as the owner describes it (registry).
+    pub direction: Option<String>,
+    /// What it sees, as the owner describes it (registry).
+    pub field_of_view: Option<String>,
 }
 
 fn duration_key(
@@ -258,10 +301,108 @@ pub(super) fn validate_relay(
         Some(n) => *n.get_ref() as u32,
         None => 60,
     };
+    let resolve = |path: String| {
+        let mut resolved = PathBuf::from(path);
+        if resolved.is_relative() {
+            if let Some(base) = base_dir {
+                resolved = base.join(resolved);
+            }
+        }
+        resolved
+    };
+    let registry = match raw.registry_url {
+        None => {
+            for (key, present) in [
+                (
+                    "relay.registry_ca",
+                    raw.registry_ca.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "relay.contact_alias",
+                    raw.contact_alias.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "relay.location_decimals",
+                    raw.location_decimals.as_ref().map(|v| v.span()),
+                ),
+            ] {
+                if let Some(span) = present {
+                    return Err(error(
+                        key.into(),
+                        Some(span),
+                        "only applies together with `relay.registry_url`".into(),
+                    ));
+                }
+            }
+            None
+        }
+        Some(url) => {
+            let span = url.span();
+            let parsed = url::Url::parse(url.get_ref()).map_err(|e| {
+                error(
+                    "relay.registry_url".into(),
+                    Some(span.clone()),
+                    format!("`{}` is not a URL: {e}", url.get_ref()),
+                )
+            })?;
+            if parsed.scheme() != "https" || parsed.host_str().is_none() {
+                return Err(error(
+                    "relay.registry_url".into(),
+                    Some(span),
+                    format!("must be an https URL with a host, not `{}`", url.get_ref()),
+                ));
+            }
+            let ca = match raw.registry_ca {
+                Some(path) if path.get_ref().trim().is_empty() => {
+                    return Err(error(
+                        "relay.registry_ca".into(),
+                        Some(path.span()),
+                        "must not be empty".into(),
+                    ))
+                }
+                Some(path) => resolve(path.into_inner()),
+                None => agency_ca.clone().ok_or_else(|| {
+                    error(
+                        "relay.registry_ca".into(),
+                        Some(span.clone()),
+                        "is required with `relay.registry_url` (or set `relay.agency_ca`): the registry's CA is pinned".into(),
+                    )
+                })?,
+            };
+            let location_decimals = match raw.location_decimals {
+                Some(d) if !(0..=3).contains(d.get_ref()) => {
+                    return Err(error(
+                        "relay.location_decimals".into(),
+                        Some(d.span()),
+                        format!(
+                            "{} is not between 0 and 3 (3 decimals is about 110 m, the finest the registry gets)",
+                            d.get_ref()
+                        ),
+                    ))
+                }
+                Some(d) => *d.get_ref() as u8,
+                None => 2,
+            };
+            let contact_alias = match raw.contact_alias {
+                Some(alias) => Some(
+                    registry_text(alias.get_ref())
+                        .map_err(|m| error("relay.contact_alias".into(), Some(alias.span()), m))?,
+                ),
+                None => None,
+            };
+            Some(RegistryConfig {
+                url: parsed,
+                ca,
+                location_decimals,
+                contact_alias,
+            })
+        }
+    };
     Ok(RelayConfig {
         listen,
         agency_ca,
         calls_per_minute,
+        registry,
     })
 }
 
@@ -349,7 +490,18 @@ pub(super) fn validate_camera_sharing(
         None => None,
     };
 
+    let text_key = |field: &str, value: Option<Spanned<String>>| match value {
+        Some(v) => registry_text(v.get_ref())
+            .map(Some)
+            .map_err(|m| error(key(field), Some(v.span()), m)),
+        None => Ok(None),
+    };
+    let direction = text_key("direction", cam.direction.take())?;
+    let field_of_view = text_key("field_of_view", cam.field_of_view.take())?;
+
     Ok(CameraSharing {
+        direction,
+        field_of_view,
         level,
         location,
         audio_to_police: cam.audio_to_police.unwrap_or(false),

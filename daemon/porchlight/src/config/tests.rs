@@ -592,3 +592,92 @@ fn discovery_is_off_unless_configured_and_needs_named_interfaces() {
         assert_eq!(e.line, Some(line), "{e}");
     }
 }
+
+#[test]
+fn registry_keys_parse_and_their_mistakes_are_named() {
+    let with = |relay: &str, camera: &str| {
+        SHARING
+            .replace(
+                "agency_ca = \"agencies.pem\"\n",
+                &format!("agency_ca = \"agencies.pem\"\n{relay}"),
+            )
+            .replace(
+                "audio_to_police = true\n",
+                &format!("audio_to_police = true\n{camera}"),
+            )
+    };
+    let config = parse(&with(
+        "registry_url = \"https://relay.example.org/registry\"\nlocation_decimals = 1\ncontact_alias = \"porch-17\"\n",
+        "direction = \" north \"\nfield_of_view = \"the driveway\"\n",
+    ))
+    .expect("valid");
+    let registry = config.relay.registry.as_ref().expect("registry");
+    assert_eq!(registry.url.as_str(), "https://relay.example.org/registry");
+    // The registry CA defaults to the agency CA.
+    assert_eq!(registry.ca, std::path::PathBuf::from("agencies.pem"));
+    assert_eq!(registry.location_decimals, 1);
+    assert_eq!(registry.contact_alias.as_deref(), Some("porch-17"));
+    assert_eq!(
+        config.cameras[0].sharing.direction.as_deref(),
+        Some("north")
+    );
+    assert_eq!(
+        config.cameras[0].sharing.field_of_view.as_deref(),
+        Some("the driveway")
+    );
+    let rendered = config.to_masked_toml();
+    assert!(rendered.contains("registry_url = "), "{rendered}");
+    for line in [
+        "location_decimals = 1",
+        "contact_alias = \"porch-17\"",
+        "direction = \"north\"",
+        "field_of_view = \"the driveway\"",
+    ] {
+        assert!(rendered.contains(line), "{line} in {rendered}");
+    }
+
+    let url = "registry_url = \"https://r.example/\"\n";
+    let cases: &[(String, &str, &str)] = &[
+        (
+            with("registry_url = \"http://r.example/\"\n", ""),
+            "relay.registry_url",
+            "https",
+        ),
+        (
+            with("registry_url = \"not a url\"\n", ""),
+            "relay.registry_url",
+            "not a URL",
+        ),
+        (
+            with(&format!("{url}location_decimals = 4\n"), ""),
+            "relay.location_decimals",
+            "between 0 and 3",
+        ),
+        (
+            with(&format!("{url}contact_alias = \"a\\u202Eb\"\n"), ""),
+            "relay.contact_alias",
+            "text-direction",
+        ),
+        (
+            with("contact_alias = \"x\"\n", ""),
+            "relay.contact_alias",
+            "registry_url",
+        ),
+        (
+            with(url, "direction = \"\"\n"),
+            "cameras[0].direction",
+            "empty",
+        ),
+        (
+            with(url, &format!("field_of_view = \"{}\"\n", "x".repeat(201))),
+            "cameras[0].field_of_view",
+            "200",
+        ),
+    ];
+    for (text, key, message) in cases {
+        let e = error_of(text);
+        assert_eq!(e.key.as_deref(), Some(*key), "{e}");
+        assert!(e.line.is_some(), "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
+}

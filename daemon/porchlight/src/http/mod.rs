@@ -7,6 +7,7 @@ mod discovery;
 mod evidence;
 mod guard;
 pub(crate) mod recordings;
+mod relay;
 mod requests;
 
 use std::sync::atomic::Ordering;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub requests: crate::requests::RequestService,
     /// Discovered ONVIF devices and adding them as cameras.
     pub onboarding: Arc<crate::onboard::Onboarding>,
+    /// Leaving the relay program (`POST /api/relay/leave`).
+    pub leaver: Arc<crate::relay::leave::Leaver>,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
@@ -68,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/privacy", put(controls::privacy))
         .route("/api/cameras/{camera}/sharing", put(controls::sharing))
         .route("/api/cameras/{camera}/recording", put(controls::recording))
+        .route("/api/relay", get(relay::status))
+        .route("/api/relay/leave", post(relay::leave))
         .route("/api/requests", get(requests::list))
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))

@@ -166,6 +166,8 @@ impl SavedCamera {
                 schedule: None,
                 outside_schedule: Default::default(),
                 max_clip: None,
+                direction: None,
+                field_of_view: None,
             },
         })
     }

@@ -199,6 +199,18 @@ impl RelayState {
 
     /// The checks every call passes first: an enrolled agency, within its rate.
     fn admit(&self, caller: &Caller) -> Result<(), RelayError> {
+        if !self.membership.is_member() {
+            // Connections opened before the owner left end here.
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            return Err(RelayError::new(
+                StatusCode::FORBIDDEN,
+                "not_enrolled",
+                "this box has left the relay program",
+            ));
+        }
         if caller.identity.name.is_empty() {
             return Err(RelayError::new(
                 StatusCode::FORBIDDEN,
@@ -692,6 +704,7 @@ fn agency_reason(camera: &StoredCamera) -> Option<String> {
     let reason = match camera.outcome.as_str() {
         outcome::DENIED => "denied_by_owner",
         outcome::EXPIRED => "expired",
+        outcome::REVOKED => "revoked",
         outcome::REFUSE => camera
             .refusal
             .as_deref()

@@ -57,6 +57,59 @@ pub fn enroll(
     agency_ca_file: Option<&Path>,
     relay_url: Option<&str>,
 ) -> anyhow::Result<Enrolment> {
+    enroll_with_registry(config, agency_ca_file, None, relay_url).map(|(e, _)| e)
+}
+
+/// [`enroll`], also pinning `registry_ca_file` (copied to `[relay]
+/// registry_ca`) and, with `relay.registry_url` set, recording that the
+/// daemon should register the chosen cameras there. Joining again after
+/// leaving keeps the record of the last leave as `left-<time>.json`.
+pub fn enroll_with_registry(
+    config: &Config,
+    agency_ca_file: Option<&Path>,
+    registry_ca_file: Option<&Path>,
+    relay_url: Option<&str>,
+) -> anyhow::Result<(Enrolment, Option<super::registry::state::Registration>)> {
+    if let Some(source) = registry_ca_file {
+        let registry = config
+            .relay
+            .registry
+            .as_ref()
+            .context("--registry-ca needs `[relay] registry_url` in the config")?;
+        read_cas(source)?;
+        if source != registry.ca {
+            if let Some(dir) = registry.ca.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::copy(source, &registry.ca).with_context(|| {
+                format!(
+                    "cannot copy {} to {}",
+                    source.display(),
+                    registry.ca.display()
+                )
+            })?;
+        }
+    }
+    let enrolment = enroll_agency(config, agency_ca_file, relay_url)?;
+    let left = super::registry::state::left_path(&config.data_dir);
+    if left.exists() {
+        let kept = left.with_file_name(format!("left-{}.json", crate::time::now_utc_us()));
+        std::fs::rename(&left, &kept)
+            .with_context(|| format!("cannot move {} aside", left.display()))?;
+    }
+    let registration = match &config.relay.registry {
+        Some(_) => Some(super::registry::request_registration(config)?),
+        None => None,
+    };
+    Ok((enrolment, registration))
+}
+
+fn enroll_agency(
+    config: &Config,
+    agency_ca_file: Option<&Path>,
+    relay_url: Option<&str>,
+) -> anyhow::Result<Enrolment> {
     let pinned_path = config.relay.agency_ca.as_ref().context(
         "set `[relay] agency_ca = \"PATH\"` in the config: where the pinned agency CA is kept",
     )?;
@@ -109,6 +162,10 @@ pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Resu
     let Some(pinned_path) = &config.relay.agency_ca else {
         return Ok(());
     };
+    if !pinned_path.exists() && super::registry::state::left_path(&config.data_dir).exists() {
+        // Wiped when the owner left; the leave is in the log already.
+        return Ok(());
+    }
     let current = Enrolment {
         relay_url: load(&config.data_dir).and_then(|e| e.relay_url),
         agency_cas: read_cas(pinned_path)?,

@@ -33,6 +33,8 @@ pub struct ListenerParts {
     pub failures: Arc<AuditThrottle>,
     /// The pinned agency CAs (which agency a certificate may speak for).
     pub pinned: Arc<PinnedCas>,
+    /// Once the owner leaves, new connections are closed unanswered.
+    pub membership: super::membership::Membership,
 }
 
 struct Shared {
@@ -57,6 +59,7 @@ pub async fn serve(
         pinned: parts.pinned,
     });
     let open = Arc::new(AtomicUsize::new(0));
+    let membership = parts.membership;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -69,6 +72,19 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
+        if !membership.is_member() {
+            // The owner left: no handshake, nothing to talk about.
+            let (audit, failures) = (&shared.audit, &shared.failures);
+            log_failed_handshake(
+                audit,
+                failures,
+                peer,
+                "this box left the relay program".into(),
+            )
+            .await;
+            drop(tcp);
+            continue;
+        }
         if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             drop(tcp);
             continue;

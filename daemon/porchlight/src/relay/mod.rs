@@ -6,7 +6,10 @@
 pub mod api;
 mod delivery;
 pub mod enrolment;
+pub mod leave;
 pub mod listener;
+pub mod membership;
+pub mod registry;
 pub mod throttle;
 pub mod tls;
 
@@ -35,6 +38,8 @@ pub struct RelayState {
     pub evidence: Arc<EvidenceSettings>,
     pub data_dir: PathBuf,
     pub max_clip_us: i64,
+    /// Off once the owner leaves: every call is refused.
+    pub membership: membership::Membership,
     rate: throttle::RateLimiter,
     /// Shared by the listener (failed handshakes, per address) and the API
     /// (refused calls, per certificate).
@@ -53,6 +58,7 @@ impl RelayState {
         requests: RequestService,
         audit: AuditLog,
         evidence: Arc<EvidenceSettings>,
+        membership: membership::Membership,
     ) -> RelayState {
         RelayState {
             policy,
@@ -61,6 +67,7 @@ impl RelayState {
             evidence,
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
+            membership,
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
@@ -83,6 +90,10 @@ pub async fn start(
     let Some(listen) = config.relay.listen else {
         return Ok(None);
     };
+    if !state.membership.is_member() {
+        tracing::info!("relay listener off: this box left the relay program (`porchlight relay enroll` to join again)");
+        return Ok(None);
+    }
     let agency_ca = config
         .relay
         .agency_ca
@@ -105,6 +116,7 @@ pub async fn start(
     let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown.clone()));
     Ok(Some(tokio::spawn(async move {
         let parts = listener::ListenerParts {
+            membership: state.membership.clone(),
             tls,
             router,
             audit,
@@ -182,4 +194,43 @@ pub fn spawn_package_maker(
             }
         }
     })
+}
+
+/// Where this box stands with the relay program, for `GET /api/relay` and
+/// `porchlight relay status`.
+pub fn status(
+    config: &Config,
+    membership: &membership::Membership,
+) -> anyhow::Result<serde_json::Value> {
+    let data_dir = &config.data_dir;
+    let registration = registry::state::load(data_dir)?;
+    let left = registry::state::load_left(data_dir)?;
+    let agency_ca_pinned = config.relay.agency_ca.as_ref().is_some_and(|p| p.is_file());
+    let state = if !membership.is_member() || left.is_some() {
+        if registration.as_ref().is_some_and(|r| r.leaving.is_some()) {
+            "leaving"
+        } else {
+            "left"
+        }
+    } else if agency_ca_pinned || registration.is_some() {
+        "enrolled"
+    } else {
+        "not_enrolled"
+    };
+    Ok(serde_json::json!({
+        "state": state,
+        "listener": config.relay.listen.map(|l| l.to_string()),
+        "agency_ca_pinned": agency_ca_pinned,
+        "registry": config.relay.registry.as_ref().map(|r| r.url.to_string()),
+        "registration": registration.map(|r| serde_json::json!({
+            "registry": r.registry_url,
+            "registration_id": r.registration_id,
+            "state": if r.leaving.is_some() { "deletion_pending" }
+                     else if r.registration_id.is_none() { "pending" }
+                     else { "registered" },
+            "confirmed_at": r.confirmed_at,
+            "sequence": r.sequence,
+        })),
+        "left": left,
+    }))
 }

@@ -26,7 +26,7 @@ use crate::policy::{Officer, TimeWindow};
 use crate::time::format_utc_us;
 
 pub use service::{RequestService, ServiceError};
-pub use store::{RequestStore, TokenGrant};
+pub use store::{RequestStore, RevokedAll, TokenGrant};
 
 /// Where a request stands, as the owner and the agency see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +105,8 @@ pub mod outcome {
     pub const DENIED: &str = "denied";
     /// Still waiting when the request expired.
     pub const EXPIRED: &str = "expired";
+    /// Was servable; the owner took it back (left the relay).
+    pub const REVOKED: &str = "revoked";
 
     /// Outcomes that still wait for the owner's answer.
     pub fn is_awaiting(outcome: &str) -> bool {

@@ -91,6 +91,20 @@ pub struct TokenGrant {
     pub expires_us: i64,
 }
 
+/// What [`RequestStore::revoke_all`] took back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RevokedAll {
+    /// The requests changed, as they now are, with the cameras changed in
+    /// each: `(camera, outcome before)`.
+    pub requests: Vec<(StoredRequest, Vec<(String, String)>)>,
+    /// Servable cameras made `revoked`.
+    pub grants: usize,
+    /// Waiting cameras denied.
+    pub pending: usize,
+    /// Download tokens that were still live.
+    pub tokens: usize,
+}
+
 /// The request database. Cheap to clone and safe to share; every method
 /// blocks on SQLite (from async code, call it in `spawn_blocking` or use
 /// [`super::RequestService`]).
@@ -553,6 +567,68 @@ impl RequestStore {
             window: TimeWindow { from_us, to_us },
             audio,
             expires_us,
+        })
+    }
+
+    /// Takes back everything given or waiting, at once (the owner leaves
+    /// the relay): servable cameras become `revoked`, waiting ones
+    /// `denied` with `reason`, and every download token is revoked.
+    pub fn revoke_all(&self, reason: &str, now_us: i64) -> Result<RevokedAll, RequestStoreError> {
+        self.with_conn(|conn| {
+            let tx = immediate(conn)?;
+            let rows: Vec<(String, String, String)> = {
+                let mut statement = tx
+                    .prepare(
+                        "SELECT request_id, camera, outcome FROM request_cameras
+                         WHERE outcome IN (?1, ?2, ?3, ?4) ORDER BY request_id, position",
+                    )
+                    .map_err(db("finding grants"))?;
+                let rows = statement
+                    .query_map(
+                        params![
+                            outcome::SERVE,
+                            outcome::APPROVED,
+                            outcome::AWAIT_OWNER,
+                            outcome::SHOW_TO_OWNER_ONLY
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(db("finding grants"))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(db("finding grants"))?
+            };
+            let mut summary = RevokedAll::default();
+            let mut changed: Vec<(String, Vec<(String, String)>)> = Vec::new();
+            for (id, camera, before) in rows {
+                let after = if outcome::is_servable(&before) {
+                    summary.grants += 1;
+                    outcome::REVOKED
+                } else {
+                    summary.pending += 1;
+                    outcome::DENIED
+                };
+                set_outcome(&tx, &id, &camera, after)?;
+                match changed.last_mut() {
+                    Some((last, cameras)) if *last == id => cameras.push((camera, before)),
+                    _ => changed.push((id, vec![(camera, before)])),
+                }
+            }
+            for (id, _) in &changed {
+                update_state(&tx, id, Some(reason), now_us)?;
+            }
+            summary.tokens = tx
+                .execute(
+                    "UPDATE tokens SET revoked_us = ?1 WHERE revoked_us IS NULL",
+                    params![now_us],
+                )
+                .map_err(db("revoking tokens"))?;
+            for (id, cameras) in changed {
+                if let Some(request) = load(&tx, &id)? {
+                    summary.requests.push((request, cameras));
+                }
+            }
+            tx.commit().map_err(db("committing the revocation"))?;
+            Ok(summary)
         })
     }
 
