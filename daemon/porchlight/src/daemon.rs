@@ -107,7 +107,8 @@ pub async fn run(
         shutdown_rx.clone(),
     );
 
-    // The police relay, when configured: its own mutual-TLS listener.
+    // The police relay, when configured: its own mutual-TLS listener and/or
+    // the outbound tunnel to a relay.
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)
         .await
         .context("cannot read the pinned agency CA")?;
@@ -121,7 +122,12 @@ pub async fn run(
         audit.clone(),
         evidence.clone(),
     ));
-    let relay = crate::relay::start(&config, relay_state.clone(), shutdown_rx.clone()).await?;
+    let relay = crate::relay::start(
+        &config,
+        relay_state.clone(),
+        health.clone(),
+        shutdown_rx.clone(),
+    ).await?;
     let relay_packages = relay
         .is_some()
         .then(|| crate::relay::spawn_package_maker(relay_state, shutdown_rx.clone()));

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use mqtt::{MqttConfig, MqttTlsConfig, PASSWORD_ENV as MQTT_PASSWORD_ENV};
 pub use secret::Secret;
-pub use sharing::{CameraSharing, PolicyConfig, RelayConfig};
+pub use sharing::{parse_uplink_url, CameraSharing, PolicyConfig, RelayConfig, UplinkTarget};
 use units::{ByteSize, HumanDuration};
 
 /// A validated configuration.

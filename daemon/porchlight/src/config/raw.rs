@@ -57,6 +57,8 @@ pub(super) struct RawRelay {
     pub listen: Option<Spanned<SocketAddr>>,
     pub agency_ca: Option<Spanned<String>>,
     pub calls_per_minute: Option<Spanned<i64>>,
+    pub uplink: Option<Spanned<String>>,
+    pub uplink_retry_max: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +310,14 @@ fn render_policy(out: &mut String, config: &Config) {
         let _ = writeln!(out, "agency_ca = {}", quote(&ca.to_string_lossy()));
     }
     let _ = writeln!(out, "calls_per_minute = {}", config.relay.calls_per_minute);
+    if let Some(uplink) = &config.relay.uplink {
+        let _ = writeln!(out, "uplink = {}", quote(uplink.url.as_str()));
+        let _ = writeln!(
+            out,
+            "uplink_retry_max = {}",
+            d(config.relay.uplink_retry_max)
+        );
+    }
 }
 
 fn render_camera_sharing(out: &mut String, sharing: &CameraSharing) {
