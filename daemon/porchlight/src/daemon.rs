@@ -127,7 +127,8 @@ pub async fn run(
         relay_state.clone(),
         health.clone(),
         shutdown_rx.clone(),
-    ).await?;
+    )
+    .await?;
     let relay_packages = relay
         .is_some()
         .then(|| crate::relay::spawn_package_maker(relay_state, shutdown_rx.clone()));

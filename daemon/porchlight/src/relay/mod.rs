@@ -89,11 +89,10 @@ pub async fn start(
     if listen.is_none() && uplink.is_none() {
         return Ok(None);
     }
-    let agency_ca = config
-        .relay
-        .agency_ca
-        .as_ref()
-        .context("`relay.agency_ca` is required when `relay.listen` or `relay.uplink` is set")?;
+    let agency_ca =
+        config.relay.agency_ca.as_ref().context(
+            "`relay.agency_ca` is required when `relay.listen` or `relay.uplink` is set",
+        )?;
     let device = &state.evidence.device;
     let pinned = Arc::new(tls::PinnedCas::load(agency_ca)?);
     let router = api::router(state.clone());

@@ -84,13 +84,15 @@ pub fn uplink_client_config(
 ) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = pinned_roots(agency_ca)?;
-    let verifier =
-        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TlsSetupError::AgencyCa {
-                path: agency_ca.display().to_string(),
-                error: e.to_string(),
-            })?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsSetupError::AgencyCa {
+        path: agency_ca.display().to_string(),
+        error: e.to_string(),
+    })?;
     let key = PrivateKeyDer::from_pem_slice(device_key_pem.as_bytes())
         .map_err(|e| TlsSetupError::DeviceKey(e.to_string()))?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)

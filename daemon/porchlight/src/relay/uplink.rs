@@ -121,7 +121,10 @@ pub async fn run(parts: UplinkParts, mut shutdown: watch::Receiver<bool>) {
             }
         }
         let wait = backoff.next_wait();
-        tracing::debug!(wait_ms = wait.as_millis() as u64, "relay uplink: waiting before the next attempt");
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "relay uplink: waiting before the next attempt"
+        );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
@@ -277,10 +280,7 @@ async fn serve(
     health.connections_total.fetch_add(1, Ordering::Relaxed);
     tracing::info!(relay = %parts.target.url, agency = %caller.identity.name, peer = %caller.peer, "relay uplink: connected");
     audit_tunnel(parts, &caller, EventType::UplinkConnected, None, None).await;
-    let service = parts
-        .router
-        .clone()
-        .layer(axum::Extension(caller.clone()));
+    let service = parts.router.clone().layer(axum::Extension(caller.clone()));
     let service = hyper_util::service::TowerToHyperService::new(service);
     let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
