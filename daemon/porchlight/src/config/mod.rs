@@ -32,7 +32,7 @@ pub struct Config {
     pub audit: AuditConfig,
     /// What police may see (see `crate::policy`).
     pub policy: PolicyConfig,
-    /// The agency-facing relay listener.
+    /// The agency-facing relay: its listener and/or its uplink.
     pub relay: RelayConfig,
     /// Home Assistant over MQTT; `None`: off.
     pub mqtt: Option<MqttConfig>,

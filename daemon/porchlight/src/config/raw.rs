@@ -302,6 +302,12 @@ fn render_policy(out: &mut String, config: &Config) {
         Some(listen) => {
             let _ = writeln!(out, "listen = {}", quote(&listen.to_string()));
         }
+        None if config.relay.uplink.is_some() => {
+            let _ = writeln!(
+                out,
+                "# listen: not set, no inbound relay port (uplink only)"
+            );
+        }
         None => {
             let _ = writeln!(out, "# listen: not set, the relay is disabled");
         }
