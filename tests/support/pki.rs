@@ -92,6 +92,7 @@ pub struct TestPki {
     /// [`OTHER_AGENCY`], agency CA: `other-agency-client.pem`, `other-agency-client-key.pem`.
     pub other_agency_client: ClientIdentity,
     agency_ca: Issuer<'static, KeyPair>,
+    foreign_ca: Issuer<'static, KeyPair>,
 }
 
 impl TestPki {
@@ -148,6 +149,7 @@ impl TestPki {
             expired_client,
             other_agency_client,
             agency_ca,
+            foreign_ca,
         }
     }
 
@@ -169,6 +171,44 @@ impl TestPki {
             common_name,
             validity,
         )
+    }
+
+    /// A relay's TLS *server* certificate for the uplink, naming `host` (a
+    /// DNS name or an IP address) and [`AGENCY`], signed by the agency CA or,
+    /// with `foreign`, by the CA the daemon does not trust. Written as
+    /// `<file_stem>.pem` and `<file_stem>-key.pem`.
+    pub fn issue_relay_server(&self, file_stem: &str, host: &str, foreign: bool) -> ClientIdentity {
+        let issuer = if foreign {
+            &self.foreign_ca
+        } else {
+            &self.agency_ca
+        };
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("relay key");
+        let mut params = CertificateParams::new(vec![host.to_string()]).expect("relay host name");
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, AGENCY);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "relay.dallas.example");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, Validity::Current, VALID_FOR);
+        params.serial_number = Some(random_serial());
+        let cert = params.signed_by(&key, issuer).expect("sign the relay");
+        let (cert_pem, key_pem, cert_der) = (cert.pem(), key.serialize_pem(), cert.der().to_vec());
+        ClientIdentity {
+            cert_path: write(&self.dir, &format!("{file_stem}.pem"), &cert_pem),
+            key_path: write(&self.dir, &format!("{file_stem}-key.pem"), &key_pem),
+            fingerprint: fingerprint(&cert_der),
+            cert_pem,
+            key_pem,
+            cert_der,
+            organization: Some(AGENCY.to_string()),
+            common_name: "relay.dallas.example".into(),
+        }
     }
 
     /// Every client identity the PKI made, labelled, for table-driven tests.

@@ -130,7 +130,8 @@ pub async fn run(
     )
     .context("cannot start ONVIF onboarding")?;
 
-    // The police relay, when configured: its own mutual-TLS listener.
+    // The police relay, when configured: its own mutual-TLS listener and/or
+    // the outbound tunnel to a relay.
     crate::relay::enrolment::audit_pinned_cas(&config, &audit)
         .await
         .context("cannot read the pinned agency CA")?;
@@ -167,7 +168,13 @@ pub async fn run(
         evidence.clone(),
         membership,
     ));
-    let relay = crate::relay::start(&config, relay_state.clone(), shutdown_rx.clone()).await?;
+    let relay = crate::relay::start(
+        &config,
+        relay_state.clone(),
+        health.clone(),
+        shutdown_rx.clone(),
+    )
+    .await?;
     let relay_packages = relay
         .is_some()
         .then(|| crate::relay::spawn_package_maker(relay_state, shutdown_rx.clone()));

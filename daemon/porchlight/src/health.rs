@@ -190,6 +190,23 @@ pub struct Health {
     pub retention_deleted_segments_total: AtomicU64,
     pub retention_deleted_bytes_total: AtomicU64,
     pub disk_free_bytes: AtomicU64,
+    /// The relay uplink, when `[relay] uplink` is set.
+    pub uplink: UplinkHealth,
+}
+
+/// The outbound tunnel to the relay, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UplinkHealth {
+    /// Set once the uplink task runs; the metrics appear only then.
+    pub configured: AtomicBool,
+    /// True while the tunnel is up (TLS verified, upgrade accepted).
+    pub connected: AtomicBool,
+    /// Tunnels established, the first one included.
+    pub connections_total: AtomicU64,
+    /// Tunnels established again after one ended.
+    pub reconnects_total: AtomicU64,
+    /// Attempts that failed: no TCP, TLS refused, upgrade refused.
+    pub failed_attempts_total: AtomicU64,
 }
 
 impl Health {

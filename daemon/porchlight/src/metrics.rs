@@ -175,7 +175,45 @@ pub fn render(health: &Health) -> String {
         "porchlight_store_ok {}",
         u8::from(health.store_ok.load(Ordering::Relaxed))
     );
+    render_uplink(&mut out, &health.uplink);
     out
+}
+
+/// The relay uplink's state (only when one is configured).
+fn render_uplink(out: &mut String, uplink: &crate::health::UplinkHealth) {
+    if !uplink.configured.load(Ordering::Relaxed) {
+        return;
+    }
+    let rows = [
+        (
+            "porchlight_uplink_connected",
+            "gauge",
+            "1 while the outbound tunnel to the relay is up.",
+            u64::from(uplink.connected.load(Ordering::Relaxed)),
+        ),
+        (
+            "porchlight_uplink_connections_total",
+            "counter",
+            "Tunnels to the relay established (TLS verified, upgrade accepted).",
+            uplink.connections_total.load(Ordering::Relaxed),
+        ),
+        (
+            "porchlight_uplink_reconnects_total",
+            "counter",
+            "Tunnels established again after one ended.",
+            uplink.reconnects_total.load(Ordering::Relaxed),
+        ),
+        (
+            "porchlight_uplink_failed_attempts_total",
+            "counter",
+            "Attempts to reach the relay that failed (connect, TLS, upgrade).",
+            uplink.failed_attempts_total.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

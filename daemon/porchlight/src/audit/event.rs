@@ -90,6 +90,11 @@ text_enum! {
         PolicyChange => "policy_change",
         AuthFailure => "auth_failure",
         Enrolment => "enrolment",
+        /// The box's outbound tunnel to a relay came up (relay certificate
+        /// verified against the pinned agency CA).
+        UplinkConnected => "uplink_connected",
+        /// The tunnel ended (relay closed it, went silent, or the box stopped).
+        UplinkDisconnected => "uplink_disconnected",
         /// The owner left a program: grants revoked, deletion requested.
         Leave => "leave",
         Revocation => "revocation",

@@ -18,7 +18,10 @@ use std::time::Duration;
 
 pub use mqtt::{MqttConfig, MqttTlsConfig, PASSWORD_ENV as MQTT_PASSWORD_ENV};
 pub use secret::Secret;
-pub use sharing::{CameraSharing, PolicyConfig, RegistryConfig, RelayConfig, MAX_REGISTRY_TEXT};
+pub use sharing::{
+    parse_uplink_url, CameraSharing, PolicyConfig, RegistryConfig, RelayConfig, UplinkTarget,
+    MAX_REGISTRY_TEXT,
+};
 use units::{ByteSize, HumanDuration};
 
 /// A validated configuration.
@@ -32,7 +35,7 @@ pub struct Config {
     pub audit: AuditConfig,
     /// What police may see (see `crate::policy`).
     pub policy: PolicyConfig,
-    /// The agency-facing relay listener.
+    /// The agency-facing relay: its listener and/or its uplink.
     pub relay: RelayConfig,
     /// Home Assistant over MQTT; `None`: off.
     pub mqtt: Option<MqttConfig>,

@@ -63,6 +63,8 @@ pub(super) struct RawRelay {
     pub registry_ca: Option<Spanned<String>>,
     pub location_decimals: Option<Spanned<i64>>,
     pub contact_alias: Option<Spanned<String>>,
+    pub uplink: Option<Spanned<String>>,
+    pub uplink_retry_max: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +311,12 @@ fn render_policy(out: &mut String, config: &Config) {
         Some(listen) => {
             let _ = writeln!(out, "listen = {}", quote(&listen.to_string()));
         }
+        None if config.relay.uplink.is_some() => {
+            let _ = writeln!(
+                out,
+                "# listen: not set, no inbound relay port (uplink only)"
+            );
+        }
         None => {
             let _ = writeln!(out, "# listen: not set, the relay is disabled");
         }
@@ -328,6 +336,14 @@ fn render_policy(out: &mut String, config: &Config) {
         if let Some(alias) = &registry.contact_alias {
             let _ = writeln!(out, "contact_alias = {}", quote(alias));
         }
+    }
+    if let Some(uplink) = &config.relay.uplink {
+        let _ = writeln!(out, "uplink = {}", quote(uplink.url.as_str()));
+        let _ = writeln!(
+            out,
+            "uplink_retry_max = {}",
+            d(config.relay.uplink_retry_max)
+        );
     }
 }
 

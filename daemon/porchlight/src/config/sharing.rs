@@ -51,6 +51,11 @@ pub struct RelayConfig {
     pub calls_per_minute: u32,
     /// The relay's registry (absent: this box is not listed anywhere).
     pub registry: Option<RegistryConfig>,
+    /// The relay this box dials out to (`uplink`), serving the relay API
+    /// over that connection: no inbound port needed.
+    pub uplink: Option<UplinkTarget>,
+    /// The longest wait between two uplink attempts (30 s by default).
+    pub uplink_retry_max: Duration,
 }
 
 /// `[relay] registry_url` and friends: where this box lists its cameras.
@@ -88,6 +93,51 @@ pub(super) fn registry_text(value: &str) -> Result<String, String> {
         return Err("must be one line without control or text-direction characters".into());
     }
     Ok(value.to_string())
+}
+
+/// Where the uplink dials: an `https` URL, checked when the config loads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UplinkTarget {
+    pub url: url::Url,
+    /// The name the relay's certificate must carry (DNS name or IP address).
+    pub host: String,
+    pub port: u16,
+    /// Path and query of the upgrade request.
+    pub path: String,
+}
+
+/// Parses `[relay] uplink`: `https://host[:port]/path`, nothing else.
+pub fn parse_uplink_url(text: &str) -> Result<UplinkTarget, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "must be an https URL (the uplink is always TLS), not `{}`",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold a user name or password".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not have a #fragment".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => name.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err("names no host".into()),
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    Ok(UplinkTarget {
+        url,
+        host,
+        port,
+        path,
+    })
 }
 
 /// One camera's police-sharing settings.
@@ -267,6 +317,29 @@ pub(super) fn validate_relay(
         }
         None => None,
     };
+    let uplink = match raw.uplink {
+        Some(text) => {
+            if agency_ca.is_none() {
+                return Err(error(
+                    "relay.agency_ca".into(),
+                    Some(text.span()),
+                    "is required when `relay.uplink` is set: the box only dials a relay whose certificate the pinned agency CA signed".into(),
+                ));
+            }
+            Some(
+                parse_uplink_url(text.get_ref())
+                    .map_err(|e| error("relay.uplink".into(), Some(text.span()), e))?,
+            )
+        }
+        None => None,
+    };
+    let (uplink_retry_max, _) = duration_key(
+        "relay.uplink_retry_max",
+        raw.uplink_retry_max,
+        Duration::from_secs(30),
+        (Duration::from_secs(1), 10 * MINUTE),
+        error,
+    )?;
     let listen = match raw.listen {
         Some(listen) => {
             if agency_ca.is_none() {
@@ -403,6 +476,8 @@ pub(super) fn validate_relay(
         agency_ca,
         calls_per_minute,
         registry,
+        uplink,
+        uplink_retry_max,
     })
 }
 

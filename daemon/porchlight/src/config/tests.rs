@@ -681,3 +681,51 @@ fn registry_keys_parse_and_their_mistakes_are_named() {
         assert!(e.message.contains(message), "{e}");
     }
 }
+
+#[test]
+fn the_uplink_needs_an_https_url_and_the_pinned_agency_ca() {
+    let only_uplink = SHARING.replace(
+        "listen = \"0.0.0.0:8443\"",
+        "uplink = \"https://relay.example/uplink?box=7\"",
+    );
+    let config = parse(&only_uplink).expect("valid");
+    assert_eq!(config.relay.listen, None, "no inbound port");
+    let uplink = config.relay.uplink.expect("uplink");
+    assert_eq!(
+        (uplink.host.as_str(), uplink.port, uplink.path.as_str()),
+        ("relay.example", 443, "/uplink?box=7")
+    );
+    assert_eq!(config.relay.uplink_retry_max, Duration::from_secs(30));
+    let cases: &[(String, &str, &str)] = &[
+        (
+            only_uplink.replace("https://relay.example", "http://relay.example"),
+            "relay.uplink",
+            "https",
+        ),
+        (
+            only_uplink.replace("https://relay.example/uplink?box=7", "relay.example"),
+            "relay.uplink",
+            "not a URL",
+        ),
+        (
+            only_uplink.replace("https://relay.example", "https://u:p@relay.example"),
+            "relay.uplink",
+            "password",
+        ),
+        (
+            only_uplink.replace("agency_ca = \"agencies.pem\"\n", ""),
+            "relay.agency_ca",
+            "relay.uplink",
+        ),
+        (
+            only_uplink.replace("[relay]", "[relay]\nuplink_retry_max = \"1h\""),
+            "relay.uplink_retry_max",
+            "between",
+        ),
+    ];
+    for (text, key, message) in cases {
+        let e = error_of(text);
+        assert_eq!(e.key.as_deref(), Some(*key), "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
+}

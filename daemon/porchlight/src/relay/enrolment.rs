@@ -180,8 +180,8 @@ pub async fn audit_pinned_cas(config: &Config, audit: &AuditLog) -> anyhow::Resu
     .await
 }
 
-/// At start, with the relay enabled (the only way the policy reaches
-/// anyone): if the sharing policy in force (privacy switch, levels,
+/// At start, with the relay enabled (listener or uplink: the only ways the
+/// policy reaches anyone): if the sharing policy in force (privacy switch, levels,
 /// schedules, limits) differs from what the audit log last recorded, records
 /// it, so every policy change is in the log even when made by editing the
 /// config file.
@@ -190,7 +190,7 @@ pub async fn audit_policy(
     policy: &Policy,
     audit: &AuditLog,
 ) -> anyhow::Result<()> {
-    if config.relay.listen.is_none() {
+    if config.relay.listen.is_none() && config.relay.uplink.is_none() {
         return Ok(());
     }
     audit_if_changed(

@@ -1,7 +1,9 @@
-//! The police relay endpoint: HTTPS with mandatory client certificates on
-//! `[relay] listen`, speaking docs/relay-protocol.md. It is the only way in
-//! for an agency, and everything it does about footage goes through
-//! [`crate::policy::decide`] and the owner's answers in [`crate::requests`].
+//! The police relay endpoint, speaking docs/relay-protocol.md: HTTPS with
+//! mandatory client certificates on `[relay] listen`, and/or the same API
+//! served over an outbound tunnel the box dials (`[relay] uplink`). It is
+//! the only way in for an agency, and everything it does about footage goes
+//! through [`crate::policy::decide`] and the owner's answers in
+//! [`crate::requests`].
 
 pub mod api;
 mod delivery;
@@ -12,6 +14,7 @@ pub mod membership;
 pub mod registry;
 pub mod throttle;
 pub mod tls;
+pub mod uplink;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -81,49 +84,79 @@ impl RelayState {
     }
 }
 
-/// Starts the relay listener when `[relay] listen` is set; returns its task.
+/// Starts the relay listener (`[relay] listen`) and the uplink (`[relay]
+/// uplink`), whichever are set; returns one task that ends with them.
 pub async fn start(
     config: &Config,
     state: Arc<RelayState>,
+    health: Arc<crate::health::Health>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(listen) = config.relay.listen else {
-        return Ok(None);
-    };
-    if !state.membership.is_member() {
-        tracing::info!("relay listener off: this box left the relay program (`porchlight relay enroll` to join again)");
+    let (listen, uplink) = (config.relay.listen, config.relay.uplink.clone());
+    if listen.is_none() && uplink.is_none() {
         return Ok(None);
     }
-    let agency_ca = config
-        .relay
-        .agency_ca
-        .as_ref()
-        .context("`relay.agency_ca` is required when `relay.listen` is set")?;
+    if !state.membership.is_member() {
+        tracing::info!(
+            "relay off: this box left the relay program (`porchlight relay enroll` to join again)"
+        );
+        return Ok(None);
+    }
+    let agency_ca =
+        config.relay.agency_ca.as_ref().context(
+            "`relay.agency_ca` is required when `relay.listen` or `relay.uplink` is set",
+        )?;
     let device = &state.evidence.device;
-    let tls = tls::server_config(
-        agency_ca,
-        device.certificate_der(),
-        device.private_key_pem(),
-    )?;
     let pinned = Arc::new(tls::PinnedCas::load(agency_ca)?);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen for the relay on {listen}"))?;
-    tracing::info!(%listen, agency_ca = %agency_ca.display(), "relay listener: mutual TLS");
     let router = api::router(state.clone());
-    let audit = state.audit.clone();
-    let failures = state.refusals.clone();
-    let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown.clone()));
-    Ok(Some(tokio::spawn(async move {
+    let mut tasks = Vec::new();
+    if let Some(listen) = listen {
+        let tls = tls::server_config(
+            agency_ca,
+            device.certificate_der(),
+            device.private_key_pem(),
+        )?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen for the relay on {listen}"))?;
+        tracing::info!(%listen, agency_ca = %agency_ca.display(), "relay listener: mutual TLS");
         let parts = listener::ListenerParts {
             membership: state.membership.clone(),
             tls,
-            router,
-            audit,
-            failures,
-            pinned,
+            router: router.clone(),
+            audit: state.audit.clone(),
+            failures: state.refusals.clone(),
+            pinned: pinned.clone(),
         };
-        listener::serve(listener, parts, shutdown).await;
+        tasks.push(tokio::spawn(listener::serve(
+            listener,
+            parts,
+            shutdown.clone(),
+        )));
+    }
+    if let Some(target) = uplink {
+        let tls = tls::uplink_client_config(
+            agency_ca,
+            device.certificate_der(),
+            device.private_key_pem(),
+        )?;
+        let parts = uplink::UplinkParts {
+            target,
+            tls,
+            pinned,
+            router,
+            audit: state.audit.clone(),
+            refusals: state.refusals.clone(),
+            health,
+            retry_max: config.relay.uplink_retry_max,
+        };
+        tasks.push(tokio::spawn(uplink::run(parts, shutdown.clone())));
+    }
+    let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown));
+    Ok(Some(tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
         // It writes the last summary as the daemon stops.
         let _ = summaries.await;
     })))

@@ -1,6 +1,10 @@
-//! TLS for the relay listener: the box presents its device certificate and
-//! accepts only clients whose certificate chains to the agency CA pinned at
-//! enrolment. A client without one fails the handshake; no HTTP is spoken.
+//! TLS for the relay: on the listener the box presents its device
+//! certificate and accepts only clients whose certificate chains to the
+//! agency CA pinned at enrolment (a client without one fails the handshake;
+//! no HTTP is spoken). On the uplink the roles of TLS swap: the box is the
+//! client, presents the same device certificate, and accepts only a relay
+//! whose *server* certificate chains to that pinned CA and names the host
+//! it dialled.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +36,28 @@ pub fn server_config(
         path: agency_ca.display().to_string(),
         error,
     };
+    let roots = pinned_roots(agency_ca)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| ca_error(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(device_key_pem.as_bytes())
+        .map_err(|e| TlsSetupError::DeviceKey(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![CertificateDer::from(device_cert_der.to_vec())], key)
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The pinned agency CA file as a root store.
+fn pinned_roots(agency_ca: &Path) -> Result<rustls::RootCertStore, TlsSetupError> {
+    let ca_error = |error: String| TlsSetupError::AgencyCa {
+        path: agency_ca.display().to_string(),
+        error,
+    };
     let ca_pem = std::fs::read(agency_ca).map_err(|e| ca_error(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&ca_pem) {
@@ -43,16 +69,37 @@ pub fn server_config(
     if roots.is_empty() {
         return Err(ca_error("holds no certificate".into()));
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| ca_error(e.to_string()))?;
+    Ok(roots)
+}
+
+/// The rustls client config for the uplink: TLS 1.3, the relay's server
+/// certificate verified (chain and name, RFC 6125) against the pinned agency
+/// CA only (never the system roots), the device certificate as client
+/// certificate, and ALPN `http/1.1` for the `h2c-reverse` upgrade that
+/// follows (HTTP/2 starts only after it, with the roles reversed).
+pub fn uplink_client_config(
+    agency_ca: &Path,
+    device_cert_der: &[u8],
+    device_key_pem: &str,
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = pinned_roots(agency_ca)?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsSetupError::AgencyCa {
+        path: agency_ca.display().to_string(),
+        error: e.to_string(),
+    })?;
     let key = PrivateKeyDer::from_pem_slice(device_key_pem.as_bytes())
         .map_err(|e| TlsSetupError::DeviceKey(e.to_string()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsSetupError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![CertificateDer::from(device_cert_der.to_vec())], key)
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(vec![CertificateDer::from(device_cert_der.to_vec())], key)
         .map_err(|e| TlsSetupError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
