@@ -72,6 +72,7 @@ pub async fn run(
     )
     .spawn();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let live = crate::live::LiveHub::new(config.cameras.iter().map(|c| c.name.as_str()));
     let mut ingest = Vec::new();
     for camera in &config.cameras {
         let Some(camera_health) = health.cameras.get(&camera.name).cloned() else {
@@ -87,6 +88,7 @@ pub async fn run(
             retention.clone(),
             config.storage.segment_duration,
             recording,
+            live.feed(&camera.name).cloned(),
             shutdown_rx.clone(),
         ));
     }
@@ -169,6 +171,7 @@ pub async fn run(
         audit: audit.clone(),
         requests,
         controls: controls.clone(),
+        live,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {

@@ -39,12 +39,15 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Police requests waiting for the owner, their answers and expiry.
     pub requests: crate::requests::RequestService,
+    /// Every camera's live feed (WebSocket/HLS live view).
+    pub live: crate::live::LiveHub,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
 
 pub fn router(state: AppState) -> Router {
     let hosts = guard::AllowedHosts::for_bind(state.bind);
+    let live = state.live.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -69,12 +72,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))
         .route("/api/requests/{id}/deny", post(requests::deny))
+        .with_state(Arc::new(state))
+        .merge(crate::live::http::routes(live))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             guard::owner_only,
         ))
-        .with_state(Arc::new(state))
 }
 
 #[derive(Serialize)]
