@@ -30,11 +30,19 @@ async fn the_owner_watches_live_in_headless_chromium() {
     let info = live_info(&rec.daemon, "porch");
     assert_eq!(info["streaming"], true, "{info}");
     assert_eq!(info["browser_playable"], true, "{info}");
-    assert!(info["codec"].as_str().unwrap_or("").starts_with("avc1"), "{info}");
+    assert!(
+        info["codec"].as_str().unwrap_or("").starts_with("avc1"),
+        "{info}"
+    );
 
-    let seen = tokio::task::block_in_place(|| support::live_in_chromium(rec.daemon.http, "porch", 5.0));
+    let seen =
+        tokio::task::block_in_place(|| support::live_in_chromium(rec.daemon.http, "porch", 5.0));
     assert_eq!(seen["playable"], true, "{seen}");
-    assert_eq!((seen["width"].as_u64(), seen["height"].as_u64()), (Some(640), Some(360)), "{seen}");
+    assert_eq!(
+        (seen["width"].as_u64(), seen["height"].as_u64()),
+        (Some(640), Some(360)),
+        "{seen}"
+    );
     assert!(seen["videoError"].is_null(), "{seen}");
     // Video has frames, and time moves on.
     assert!(seen["framesShown"].as_u64().unwrap_or(0) >= 30, "{seen}");
@@ -47,7 +55,10 @@ async fn the_owner_watches_live_in_headless_chromium() {
     let first = times.first().copied().unwrap_or(0.0);
     let last = times.last().copied().unwrap_or(0.0);
     assert!(last - first >= 2.0, "currentTime must advance: {seen}");
-    eprintln!("live view: first frame shown after {} ms", seen["firstFrameMs"]);
+    eprintln!(
+        "live view: first frame shown after {} ms",
+        seen["firstFrameMs"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,14 +66,24 @@ async fn a_new_viewer_starts_at_a_keyframe_and_foreign_pages_are_refused() {
     let rec = support::record(3.0, "", "1GB").await;
     let http = rec.daemon.http;
     tokio::task::block_in_place(|| {
-        let mut client = WsClient::connect(http, "/api/cameras/porch/live.ws", Some(&format!("http://{http}")))
-            .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
+        let mut client = WsClient::connect(
+            http,
+            "/api/cameras/porch/live.ws",
+            Some(&format!("http://{http}")),
+        )
+        .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
         let WsMessage::Text(init) = client.next().expect("init message") else {
             panic!("the first message describes the stream");
         };
         let init: serde_json::Value = serde_json::from_str(&init).expect("json");
         assert_eq!(init["type"], "init");
-        assert!(init["mime"].as_str().unwrap_or("").starts_with("video/mp4; codecs=\"avc1"), "{init}");
+        assert!(
+            init["mime"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("video/mp4; codecs=\"avc1"),
+            "{init}"
+        );
         let WsMessage::Binary(init_segment) = client.next().expect("init segment") else {
             panic!("then the init segment");
         };
@@ -84,11 +105,18 @@ async fn a_new_viewer_starts_at_a_keyframe_and_foreign_pages_are_refused() {
                 assert!(run.base_media_decode_time > last);
             }
             last_decode = Some(run.base_media_decode_time);
-            assert_eq!(run.data_offset_in_file + run.data_len(), fragment.len() as u64);
+            assert_eq!(
+                run.data_offset_in_file + run.data_len(),
+                fragment.len() as u64
+            );
         }
         assert_eq!(live_info(&rec.daemon, "porch")["viewers"], 1);
 
-        match WsClient::connect(http, "/api/cameras/porch/live.ws", Some("http://evil.example")) {
+        match WsClient::connect(
+            http,
+            "/api/cameras/porch/live.ws",
+            Some("http://evil.example"),
+        ) {
             Err((403, body)) => assert!(body.contains("evil.example"), "{body}"),
             Err((status, body)) => panic!("expected 403, got {status}: {body}"),
             Ok(_) => panic!("a foreign page must not open live view"),
@@ -119,14 +147,17 @@ async fn viewers_that_read_nothing_do_not_grow_the_daemon() {
             live_info(&daemon, "porch")["streaming"] == true
         });
         // Warm up: one viewer reads for a while, so allocator pools exist.
-        let mut warm = WsClient::connect(daemon.http, "/api/cameras/porch/live.ws", None).expect("viewer");
+        let mut warm =
+            WsClient::connect(daemon.http, "/api/cameras/porch/live.ws", None).expect("viewer");
         for _ in 0..90 {
             warm.next().expect("frame");
         }
         let pid = daemon.child.id();
         let before = rss_kib(pid);
         let stalled: Vec<WsClient> = (0..8)
-            .map(|_| WsClient::connect(daemon.http, "/api/cameras/porch/live.ws", None).expect("viewer"))
+            .map(|_| {
+                WsClient::connect(daemon.http, "/api/cameras/porch/live.ws", None).expect("viewer")
+            })
             .collect();
         let mut peak = before;
         let until = Instant::now() + Duration::from_secs(20);
@@ -153,9 +184,13 @@ async fn players_get_hls_with_fmp4_segments() {
     let http = rec.daemon.http;
     tokio::task::block_in_place(|| {
         support::wait_until(Duration::from_secs(20), "an HLS playlist", || {
-            matches!(support::http_get(http, "/api/cameras/porch/live/index.m3u8"), Ok((200, _)))
+            matches!(
+                support::http_get(http, "/api/cameras/porch/live/index.m3u8"),
+                Ok((200, _))
+            )
         });
-        let (_, playlist) = support::http_get(http, "/api/cameras/porch/live/index.m3u8").expect("playlist");
+        let (_, playlist) =
+            support::http_get(http, "/api/cameras/porch/live/index.m3u8").expect("playlist");
         assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
         assert!(playlist.contains("#EXT-X-MAP:URI=\"init-"), "{playlist}");
         let out = rec.dir.path().join("live.mp4");
@@ -175,7 +210,11 @@ async fn players_get_hls_with_fmp4_segments() {
         for (path, status, text) in [
             ("/api/cameras/porch/live/1-999999.m4s", 404, "not held"),
             ("/api/cameras/porch/live/passwd", 404, "no live file"),
-            ("/api/cameras/garage/live/index.m3u8", 404, "no camera named"),
+            (
+                "/api/cameras/garage/live/index.m3u8",
+                404,
+                "no camera named",
+            ),
         ] {
             let (got, body) = support::http_get(http, path).expect("request");
             assert_eq!(got, status, "{path}: {body}");
@@ -201,13 +240,19 @@ async fn an_h265_camera_says_so_and_offers_the_snapshot() {
         });
         let info = live_info(&daemon, "drive");
         let codec = info["codec"].as_str().unwrap_or("");
-        assert!(codec.starts_with("hvc1") || codec.starts_with("hev1"), "{info}");
+        assert!(
+            codec.starts_with("hvc1") || codec.starts_with("hev1"),
+            "{info}"
+        );
         assert_eq!(info["browser_playable"], false, "{info}");
         assert_eq!(info["snapshot"], "/api/cameras/drive/snapshot.jpg");
         let seen = support::live_in_chromium(daemon.http, "drive", 2.0);
         if seen["playable"] == false {
             assert_eq!(seen["snapshotShown"], true, "{seen}");
-            assert!(seen["status"].as_str().unwrap_or("").contains("H.265"), "{seen}");
+            assert!(
+                seen["status"].as_str().unwrap_or("").contains("H.265"),
+                "{seen}"
+            );
         } else {
             // This Chromium decodes H.265: then it must actually play.
             assert!(seen["framesShown"].as_u64().unwrap_or(0) > 0, "{seen}");

@@ -20,7 +20,11 @@ pub type Refused = (u16, String);
 
 impl WsClient {
     /// Opens `path` on `addr` with an optional `Origin`.
-    pub fn connect(addr: SocketAddr, path: &str, origin: Option<&str>) -> Result<WsClient, Refused> {
+    pub fn connect(
+        addr: SocketAddr,
+        path: &str,
+        origin: Option<&str>,
+    ) -> Result<WsClient, Refused> {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))

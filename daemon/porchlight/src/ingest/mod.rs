@@ -45,7 +45,9 @@ async fn switched_off(recording: &mut watch::Receiver<bool>) {
 
 /// Starts recording every enabled stream of `camera`. `recording` is the
 /// owner's switch: while false, the camera is disconnected and nothing is
-/// written (what was in flight is closed cleanly first).
+/// written (what was in flight is closed cleanly first). `live` is the
+/// camera's live feed, fed from the main stream's session.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_camera(
     camera: &CameraConfig,
     health: Arc<CameraHealth>,

@@ -50,6 +50,9 @@ pub struct LiveFragment {
     pub duration: u32,
 }
 
+/// A playlist line: (generation, sequence, seconds).
+pub type HlsEntry = (u64, u64, f64);
+
 /// A complete GOP, one HLS media segment.
 #[derive(Debug)]
 pub struct HlsSegment {
@@ -245,7 +248,7 @@ impl LiveFeed {
     }
 
     /// The HLS playlist's view: the init and the complete GOPs held.
-    pub fn hls(&self) -> (Option<Arc<LiveInit>>, Vec<(u64, u64, f64)>) {
+    pub fn hls(&self) -> (Option<Arc<LiveInit>>, Vec<HlsEntry>) {
         let state = self.lock();
         let segments = state
             .segments
@@ -328,7 +331,13 @@ mod tests {
         let s = setup();
         let mut sub = feed.subscribe();
         for i in 0..(FEED_CAPACITY as i64 * 3) {
-            feed.publish_video(i * 3000, i % 30 == 0, &[0u8; 1000], Some(&s), Instant::now());
+            feed.publish_video(
+                i * 3000,
+                i % 30 == 0,
+                &[0u8; 1000],
+                Some(&s),
+                Instant::now(),
+            );
         }
         assert!(matches!(
             sub.receiver.try_recv(),

@@ -36,12 +36,12 @@ pub fn routes(hub: LiveHub) -> Router {
         .with_state(hub)
 }
 
-fn feed_or_404(hub: &LiveHub, camera: &str) -> Result<Arc<LiveFeed>, Response> {
+fn feed_or_404(hub: &LiveHub, camera: &str) -> Result<Arc<LiveFeed>, Box<Response>> {
     hub.feed(camera).cloned().ok_or_else(|| {
-        error_response(
+        Box::new(error_response(
             StatusCode::NOT_FOUND,
             format!("no camera named `{camera}`"),
-        )
+        ))
     })
 }
 
@@ -68,7 +68,7 @@ struct LiveBody {
 async fn describe(State(hub): State<LiveHub>, Path(camera): Path<String>) -> Response {
     let feed = match feed_or_404(&hub, &camera) {
         Ok(feed) => feed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let init = feed.init();
     Json(LiveBody {
@@ -89,7 +89,7 @@ async fn describe(State(hub): State<LiveHub>, Path(camera): Path<String>) -> Res
 
 /// A WebSocket is readable across origins (unlike a GET), so a page from
 /// elsewhere must not open one: `Origin`, when sent, must be this `Host`.
-fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
+fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -103,10 +103,10 @@ fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
     if same {
         Ok(())
     } else {
-        Err(error_response(
+        Err(Box::new(error_response(
             StatusCode::FORBIDDEN,
             format!("pages from `{origin}` may not open live view here"),
-        ))
+        )))
     }
 }
 
@@ -118,10 +118,10 @@ async fn websocket(
 ) -> Response {
     let feed = match feed_or_404(&hub, &camera) {
         Ok(feed) => feed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(response) = same_origin(&headers) {
-        return response;
+        return *response;
     }
     upgrade
         .on_upgrade(move |socket| async move {
@@ -222,10 +222,13 @@ async fn serve_viewer(feed: &Arc<LiveFeed>, mut socket: WebSocket) -> Result<(),
 }
 
 /// HLS files: `index.m3u8`, `init-{generation}.mp4`, `{generation}-{sequence}.m4s`.
-async fn hls_file(State(hub): State<LiveHub>, Path((camera, file)): Path<(String, String)>) -> Response {
+async fn hls_file(
+    State(hub): State<LiveHub>,
+    Path((camera, file)): Path<(String, String)>,
+) -> Response {
     let feed = match feed_or_404(&hub, &camera) {
         Ok(feed) => feed,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let no_cache = (header::CACHE_CONTROL, "no-cache");
     if file == "index.m3u8" {
@@ -237,7 +240,10 @@ async fn hls_file(State(hub): State<LiveHub>, Path((camera, file)): Path<(String
             );
         };
         return (
-            [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), no_cache],
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                no_cache,
+            ],
             playlist(&init, &segments),
         )
             .into_response();
@@ -248,7 +254,9 @@ async fn hls_file(State(hub): State<LiveHub>, Path((camera, file)): Path<(String
         .and_then(|g| g.parse::<u64>().ok())
     {
         return match feed.init().filter(|i| i.generation == generation) {
-            Some(init) => ([(header::CONTENT_TYPE, "video/mp4")], init.bytes.clone()).into_response(),
+            Some(init) => {
+                ([(header::CONTENT_TYPE, "video/mp4")], init.bytes.clone()).into_response()
+            }
             None => error_response(
                 StatusCode::NOT_FOUND,
                 format!("init segment `{file}` is no longer current; reload the playlist"),
@@ -274,7 +282,7 @@ async fn hls_file(State(hub): State<LiveHub>, Path((camera, file)): Path<(String
     )
 }
 
-fn playlist(init: &LiveInit, segments: &[(u64, u64, f64)]) -> String {
+fn playlist(init: &LiveInit, segments: &[super::feed::HlsEntry]) -> String {
     use std::fmt::Write;
     let target = segments
         .iter()
@@ -302,7 +310,10 @@ struct PageQuery {
 
 /// A minimal player page (also what the browser tests open).
 async fn page(State(hub): State<LiveHub>, Query(query): Query<PageQuery>) -> Response {
-    let camera = match query.camera.or_else(|| hub.feeds().next().map(|f| f.camera.clone())) {
+    let camera = match query
+        .camera
+        .or_else(|| hub.feeds().next().map(|f| f.camera.clone()))
+    {
         Some(camera) => camera,
         None => return error_response(StatusCode::NOT_FOUND, "no cameras are configured".into()),
     };
