@@ -1,6 +1,7 @@
 //! `cargo run --release -p porchlight-bench -- --streams 1,16,64 --seconds 60`
 //! `cargo run --release -p porchlight-bench -- --export 3600`
 //! `cargo run --release -p porchlight-bench -- --decide`
+//! `cargo run --release -p porchlight-bench -- --live`
 //! `cargo build --release -p porchlight && cargo run --release -p porchlight-bench -- --relay`
 //!
 //! Every mode but `--decide` runs the daemon binary found next to this one
@@ -9,6 +10,10 @@
 //!
 //! Decide mode: p50/p99 of the policy gate, `policy::decide()`, in-process,
 //! against parsing the same request bodies (see `decide.rs`).
+//!
+//! Live mode: p50/p99 latency from a frame reaching the live feed to 1 and
+//! 16 WebSocket viewers reading it, and time to the first frame (see
+//! `live.rs`).
 //!
 //! Relay mode: p50/p90/p99/max and throughput of the agency API over mutual
 //! TLS against the running daemon, new connection per call and kept alive,
@@ -37,6 +42,7 @@ use clap::Parser;
 
 mod decide;
 mod latency;
+mod live;
 mod relay;
 
 // The relay tests' mutual-TLS client and rcgen PKI, compiled here as they
@@ -75,6 +81,16 @@ struct Args {
     /// Distinct random requests the --decide samples cycle through.
     #[arg(long, default_value_t = 10_000)]
     decide_requests: usize,
+    /// Live view instead: frame-to-viewer latency with each viewer count
+    /// and time to the first frame (in-process; needs no porchlight binary).
+    #[arg(long)]
+    live: bool,
+    /// Comma-separated viewer counts for --live.
+    #[arg(long, default_value = "1,16", value_delimiter = ',')]
+    live_viewers: Vec<usize>,
+    /// Seconds of 30 fps video per --live row.
+    #[arg(long, default_value_t = 20)]
+    live_seconds: u64,
     /// Relay API latency over mutual TLS against the daemon instead.
     #[arg(long)]
     relay: bool,
@@ -97,6 +113,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.decide {
         return decide::run(args.decide_samples, args.decide_requests);
+    }
+    if args.live {
+        return live::run(&args.live_viewers, args.live_seconds);
     }
     let porchlight = match &args.porchlight {
         Some(p) => p.clone(),

@@ -5,6 +5,7 @@
 pub mod pki;
 pub mod reference_relay;
 pub mod relay_client;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -561,6 +562,30 @@ pub fn play_in_chromium(url: &str, seconds: f64) -> serde_json::Value {
     let output = Command::new("node")
         .arg(script)
         .arg(url)
+        .arg(seconds.to_string())
+        .output()
+        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
+/// Opens the daemon's `/live` page for `camera` in headless Chromium for
+/// `seconds`; returns what the page saw (`framesShown`, `firstFrameMs`,
+/// `currentTimes`, `playable`, `codec`, `status`, `snapshotShown`, ...).
+pub fn live_in_chromium(http: SocketAddr, camera: &str, seconds: f64) -> serde_json::Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/browser/live_view.mjs"
+    );
+    let url = format!("http://{http}/live?camera={camera}");
+    let output = Command::new("node")
+        .arg(script)
+        .arg(&url)
         .arg(seconds.to_string())
         .output()
         .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");

@@ -86,6 +86,7 @@ pub async fn run(
     )
     .spawn();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let live = crate::live::LiveHub::new(config.cameras.iter().map(|c| c.name.as_str()));
     let mut ingest = Vec::new();
     for camera in &config.cameras {
         let Some(camera_health) = health.cameras.get(&camera.name).cloned() else {
@@ -101,6 +102,7 @@ pub async fn run(
             retention.clone(),
             config.storage.segment_duration,
             recording,
+            live.feed(&camera.name).cloned(),
             shutdown_rx.clone(),
         ));
     }
@@ -224,6 +226,7 @@ pub async fn run(
         controls: controls.clone(),
         onboarding: onboarding.clone(),
         leaver,
+        live,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {

@@ -17,6 +17,7 @@ pub mod fill;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

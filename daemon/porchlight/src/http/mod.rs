@@ -45,12 +45,15 @@ pub struct AppState {
     pub onboarding: Arc<crate::onboard::Onboarding>,
     /// Leaving the relay program (`POST /api/relay/leave`).
     pub leaver: Arc<crate::relay::leave::Leaver>,
+    /// Every camera's live feed (WebSocket/HLS live view).
+    pub live: crate::live::LiveHub,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
 
 pub fn router(state: AppState) -> Router {
     let hosts = guard::AllowedHosts::for_bind(state.bind);
+    let live = state.live.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -79,12 +82,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/requests/{id}/deny", post(requests::deny))
         .route("/api/discovery", get(discovery::list))
         .route("/api/discovery/{endpoint}/add", post(discovery::add))
+        .with_state(Arc::new(state))
+        .merge(crate::live::http::routes(live))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             guard::owner_only,
         ))
-        .with_state(Arc::new(state))
 }
 
 #[derive(Serialize)]

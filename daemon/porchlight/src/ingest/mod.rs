@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::{CameraConfig, StreamKind};
 use crate::health::{CameraHealth, StreamState};
+use crate::live::LiveFeed;
 use crate::store::retention::RetentionHandle;
 use crate::store::Store;
 use fragmenter::Fragmenter;
@@ -44,7 +45,9 @@ async fn switched_off(recording: &mut watch::Receiver<bool>) {
 
 /// Starts recording every enabled stream of `camera`. `recording` is the
 /// owner's switch: while false, the camera is disconnected and nothing is
-/// written (what was in flight is closed cleanly first).
+/// written (what was in flight is closed cleanly first). `live` is the
+/// camera's live feed, fed from the main stream's session.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_camera(
     camera: &CameraConfig,
     health: Arc<CameraHealth>,
@@ -52,6 +55,7 @@ pub fn spawn_camera(
     retention: RetentionHandle,
     segment_duration: Duration,
     recording: watch::Receiver<bool>,
+    live: Option<Arc<LiveFeed>>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     if !camera.enabled {
@@ -87,6 +91,9 @@ pub fn spawn_camera(
         let name = camera.name.clone();
         let mut shutdown = shutdown.clone();
         let mut recording = recording.clone();
+        // Live view follows the main stream: the connection already open
+        // for recording feeds every viewer.
+        let live = live.clone().filter(|_| kind == StreamKind::Main);
         tasks.push(tokio::spawn(async move {
             let group = Arc::new(SessionGroup::default().named(format!("{name}/{kind}")));
             let mut fragmenter = Fragmenter::new(segment_duration.as_micros() as i64);
@@ -122,10 +129,19 @@ pub fn spawn_camera(
                     audio,
                     health: &stream_health,
                     session_group: group.clone(),
+                    live: live.as_deref(),
                 };
                 let outcome = tokio::select! {
-                    outcome = session::run(params, &mut fragmenter, &writer) => outcome,
+                    outcome = session::run(params, &mut fragmenter, &writer) => {
+                        if let Some(live) = &live {
+                            live.end_session();
+                        }
+                        outcome
+                    }
                     _ = switched_off(&mut recording) => {
+                        if let Some(live) = &live {
+                            live.end_session();
+                        }
                         // Close what we hold as whole fragments, then pause.
                         let mut jobs = Vec::new();
                         fragmenter.finish(&mut jobs);

@@ -27,6 +27,8 @@ pub struct SessionParams<'a> {
     pub audio: bool,
     pub health: &'a StreamHealth,
     pub session_group: std::sync::Arc<client::SessionGroup>,
+    /// The camera's live feed (main stream only).
+    pub live: Option<&'a crate::live::LiveFeed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ pub async fn run(
             Ok(Some(Ok(item))) => item,
         };
         let arrival = now_utc_us();
+        let received = std::time::Instant::now();
         match item {
             CodecItem::VideoFrame(frame) => {
                 if frame.loss() > 0 {
@@ -111,6 +114,10 @@ pub async fn run(
                 let is_key = frame.is_random_access_point();
                 let media = frame.timestamp().timestamp();
                 let current = if is_key { setup.as_ref() } else { None };
+                // Live first: viewers get the frame now, not a GOP later.
+                if let Some(live) = params.live {
+                    live.publish_video(media, is_key, frame.data(), current, received);
+                }
                 fragmenter.push_video(
                     media,
                     is_key,
