@@ -23,7 +23,6 @@ use crate::store::Store;
 use fragmenter::Fragmenter;
 use session::{SessionError, SessionParams};
 
-
 /// Resolves when the owner's recording switch turns off (never, if the
 /// switch is gone).
 async fn switched_off(recording: &mut watch::Receiver<bool>) {
