@@ -15,7 +15,12 @@ use support::{wait_until, Daemon};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_cameras_for_minutes_memory_stays_flat_and_no_frame_is_lost() {
     let cameras: usize = scaled(16, 64);
-    let run_for = Duration::from_secs(scaled(60, 600));
+    // PORCHLIGHT_SOAK_MINUTES shortens or lengthens the long run.
+    let long_minutes = std::env::var("PORCHLIGHT_SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse::<u64>().ok())
+        .unwrap_or(10);
+    let run_for = Duration::from_secs(scaled(60, 60 * long_minutes));
     let every = Duration::from_secs(scaled(2, 10));
     let dir = tempfile::tempdir().expect("tempdir");
     let cam = support::simcam(Clip::Sd, false).await;
@@ -110,10 +115,12 @@ async fn many_cameras_for_minutes_memory_stays_flat_and_no_frame_is_lost() {
     figure(check, "frames sent", total_sent);
     figure(check, "frames stored", total_stored);
     assert!(lost.is_empty(), "frames lost:\n{}", lost.join("\n"));
-    // Flat: a leak of even 1% of the video (16 SD cameras write about
-    // 100 MB a minute) would grow faster than this.
+    // Flat: a leak of a few percent of the video (16 SD cameras bring in
+    // tens of MB a minute) would grow faster than this; the first minute
+    // still has some allocator warm-up in it, hence the looser CI bound.
+    let bound = scaled(2048.0, 1024.0);
     assert!(
-        slope_kib_per_min < 1024.0,
+        slope_kib_per_min < bound,
         "memory grows {slope_kib_per_min:.0} KiB/min: {samples:?}"
     );
 }
