@@ -139,3 +139,107 @@ async fn a_truly_full_disk_deletes_old_footage_and_keeps_recording() {
     // No reserve: writes hit ENOSPC and the writer asks retention for room.
     fill_disk("0").await;
 }
+
+/// Fills whatever room there is on `disk` with `file` (keeps writing while
+/// retention frees space, for `for_how_long`); returns the bytes it holds.
+fn take_all_space(file: &Path, for_how_long: Duration) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("filler file");
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let until = std::time::Instant::now() + for_how_long;
+    while std::time::Instant::now() < until {
+        if f.write_all(&chunk).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = f.sync_all();
+    std::fs::metadata(file).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Something else takes every byte of the footage disk (a runaway log, a
+/// copy the owner made): Porchlight cannot write, stays up without a panic,
+/// and records again, newest footage first, as soon as space returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_comes_back_when_space_returns() {
+    let hold = Duration::from_secs(support::soak::scaled(5, 60));
+    let disk = SmallDisk::mount(24);
+    let data = disk.path.join("data");
+    let run_dir = tempfile::tempdir().expect("tempdir");
+    let cam = support::simcam(Clip::Hd, true).await;
+    let text = format!(
+        "data_dir = \"{}\"\n[http]\nbind = \"{{HTTP}}\"\n[retention]\nmin_free = \"2MB\"\n[storage]\nsegment_duration = \"2s\"\n\
+         [[cameras]]\nname = \"a\"\nurl = \"{}\"\n",
+        data.display(),
+        cam.url("a"),
+    );
+    let daemon = tokio::task::block_in_place(|| Daemon::start(run_dir.path(), &text));
+    let frames = || {
+        daemon.metric(
+            "porchlight_frames_total",
+            &[("camera", "a"), ("stream", "main")],
+        )
+    };
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(30), "recording", || frames() >= 90.0)
+    });
+
+    // The disk is taken: first while retention still frees what it can,
+    // then held full.
+    let filler = disk.path.join("someone-elses-file");
+    let taken = tokio::task::block_in_place(|| take_all_space(&filler, hold));
+    let (status, _) = support::http_get(daemon.http, "/healthz").expect("healthz while full");
+    assert!(status == 200 || status == 503, "healthz: {status}");
+    assert!(daemon.child.id() > 0);
+    let log = daemon.log();
+    assert!(!log.contains("panicked"), "{log}");
+
+    // Space returns.
+    std::fs::remove_file(&filler).expect("free the space");
+    let freed_at = porchlight::time::now_utc_us();
+    let mut recovered_us = 0;
+    tokio::task::block_in_place(|| {
+        wait_until(
+            Duration::from_secs(30),
+            "recording again after space returned",
+            || {
+                let newest = newest_end_us(&data);
+                recovered_us = newest - freed_at;
+                newest > freed_at + 1_000_000
+            },
+        )
+    });
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(10), "the camera up", || {
+            daemon.metric("porchlight_camera_up", &[("camera", "a")]) == 1.0
+        })
+    });
+    let now = porchlight::time::now_utc_us();
+    assert!(
+        now - newest_end_us(&data) < 4_000_000,
+        "recording the newest footage"
+    );
+
+    let log = tokio::task::block_in_place(|| daemon.stop());
+    assert!(!log.contains("panicked"), "{log}");
+    cam.shutdown().await;
+    let config = run_dir.path().join("config.toml");
+    let (code, stdout, stderr) =
+        porchlight(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(
+        code, 0,
+        "index consistent after the disk was full:\n{stdout}\n{stderr}"
+    );
+
+    let check = "disk full";
+    support::soak::figure(check, "bytes taken by another file", taken);
+    support::soak::figure(check, "seconds held full", hold.as_secs());
+    support::soak::figure(
+        check,
+        "ms from space returning to footage stored after it",
+        recovered_us / 1000,
+    );
+}

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::pki::TestPki;
-use support::relay_client::{footage_request, Basis, RelayClient, Response};
+use support::relay_client::{
+    download_when_ready, footage_request, package_url, Basis, RelayClient,
+};
 use support::{free_port, porchlight, wait_until, Recorded};
 
 struct Relay {
@@ -105,36 +107,6 @@ fn recent() -> support::relay_client::FootageRequestBody {
     footage_request().window_ending_ago(Duration::ZERO, Duration::from_secs(15 * 60))
 }
 
-fn package_url(status: &serde_json::Value, camera: &str) -> Option<String> {
-    status["cameras"]
-        .as_array()?
-        .iter()
-        .find(|c| c["camera"] == camera)?["package"]["url"]
-        .as_str()
-        .map(str::to_string)
-}
-
-/// Polls the request until its package for `camera` downloads.
-fn download_when_ready(client: &RelayClient, id: &str) -> (String, Response) {
-    let mut found = None;
-    wait_until(Duration::from_secs(60), "the evidence package", || {
-        let status = client
-            .get(&format!("/v1/requests/{id}"), &[])
-            .expect("status");
-        assert_eq!(status.status, 200, "{}", status.text());
-        let Some(url) = package_url(&status.json(), "porch") else {
-            return false;
-        };
-        let download = client.get(&url, &[]).expect("download");
-        if download.status == 503 {
-            return false;
-        }
-        found = Some((url, download));
-        true
-    });
-    found.expect("package")
-}
-
 fn verify(path: &Path, fingerprint: &str) -> (i32, String) {
     let (code, out, err) = porchlight(&[
         "verify",
@@ -174,7 +146,7 @@ async fn an_emergency_on_an_emergency_auto_camera_is_served_at_once_and_verifies
             Some(format!("/v1/requests/{id}").as_str())
         );
 
-        let (url, package) = download_when_ready(&officer, &id);
+        let (url, package) = download_when_ready(&officer, &id, "porch");
         assert_eq!(package.status, 200, "{}", package.text());
         assert_eq!(package.header("content-type"), Some("application/x-tar"));
         let path = relay.rec.dir.path().join("delivered.tar");
@@ -248,7 +220,7 @@ async fn a_consent_request_waits_for_the_owner_and_is_served_after_approval() {
             .get(&format!("/v1/requests/{id}"), &[])
             .expect("status");
         assert_eq!(status.json()["status"], "approved", "{}", status.text());
-        let (_, package) = download_when_ready(&officer, &id);
+        let (_, package) = download_when_ready(&officer, &id, "porch");
         assert_eq!(package.status, 200);
 
         // Another agency cannot even see the request.

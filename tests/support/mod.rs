@@ -5,6 +5,7 @@
 pub mod pki;
 pub mod reference_relay;
 pub mod relay_client;
+pub mod soak;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -486,8 +487,18 @@ pub fn header_value(head: &str, name: &str) -> Option<String> {
 
 /// The simulated camera on a free loopback port, no login.
 pub async fn simcam(clip: porchlight_simcam::Clip, audio: bool) -> porchlight_simcam::SimCam {
+    simcam_at("127.0.0.1:0".parse().expect("addr"), clip, audio).await
+}
+
+/// The simulated camera on a given address, e.g. the port of one that was
+/// shut down (a camera coming back after losing power).
+pub async fn simcam_at(
+    listen: SocketAddr,
+    clip: porchlight_simcam::Clip,
+    audio: bool,
+) -> porchlight_simcam::SimCam {
     porchlight_simcam::SimCam::start(porchlight_simcam::SimCamConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
+        listen,
         clip,
         audio,
         auth: None,
@@ -688,8 +699,12 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_on(free_port())
+    }
+
+    /// A broker on `port`: a new one, or one coming back after [`Mosquitto::stop`].
+    pub fn start_on(port: u16) -> Mosquitto {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -739,6 +754,12 @@ impl Mosquitto {
             .output()
             .expect("mosquitto_sub (mosquitto-clients)");
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Kills the broker (an outage: retained messages are gone with it);
+    /// returns its port for [`Mosquitto::start_on`].
+    pub fn stop(self) -> u16 {
+        self.port
     }
 
     pub fn publish(&self, topic: &str, payload: &str) {

@@ -803,3 +803,36 @@ fn now_utc_us() -> i64 {
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).expect("duration fits")
 }
+
+/// The package URL of `camera` in a request's status, once there is one.
+pub fn package_url(status: &Value, camera: &str) -> Option<String> {
+    status["cameras"]
+        .as_array()?
+        .iter()
+        .find(|c| c["camera"] == camera)?["package"]["url"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Polls request `id` until its package for `camera` downloads (at most a
+/// minute); returns its URL and the download.
+pub fn download_when_ready(client: &RelayClient, id: &str, camera: &str) -> (String, Response) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client
+            .get(&format!("/v1/requests/{id}"), &[])
+            .expect("request status");
+        assert_eq!(status.status, 200, "{}", status.text());
+        if let Some(url) = package_url(&status.json(), camera) {
+            let download = client.get(&url, &[]).expect("download");
+            if download.status != 503 {
+                return (url, download);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no evidence package for {camera} within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

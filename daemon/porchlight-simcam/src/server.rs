@@ -138,8 +138,9 @@ impl SimCam {
     }
 
     /// Closes the listener and every connection and session at once, like
-    /// a camera losing power; returns when all of them are gone.
-    pub async fn shutdown(mut self) {
+    /// a camera losing power; returns when all of them are gone, with the
+    /// final counters (nothing more is sent after this).
+    pub async fn shutdown(mut self) -> SimCamStats {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -151,6 +152,7 @@ impl SimCam {
             }
         }
         tracing::info!(local_addr = %self.local_addr, "simcam shut down");
+        self.shared.stats.snapshot()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Camera → store: one task per recorded stream, reconnecting forever.
 
+mod backoff;
 pub mod fragmenter;
 mod session;
 pub mod timeline;
@@ -8,6 +9,8 @@ pub mod writer;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use backoff::{Backoff, AUTH_RETRY};
 
 use rand::Rng;
 use retina::client::{Credentials, SessionGroup};
@@ -20,15 +23,6 @@ use crate::store::retention::RetentionHandle;
 use crate::store::Store;
 use fragmenter::Fragmenter;
 use session::{SessionError, SessionParams};
-
-/// Reconnect delays: quick at first (a camera that blips should be back at
-/// once), capped so a dead camera costs one attempt every few seconds, and
-/// slow for wrong credentials (retrying fast could lock the account).
-const FIRST_RETRY: Duration = Duration::from_millis(200);
-const MAX_RETRY: Duration = Duration::from_secs(2);
-const AUTH_RETRY: Duration = Duration::from_secs(30);
-/// A session that lasted this long resets the backoff.
-const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
 /// Resolves when the owner's recording switch turns off (never, if the
 /// switch is gone).
@@ -97,7 +91,7 @@ pub fn spawn_camera(
         tasks.push(tokio::spawn(async move {
             let group = Arc::new(SessionGroup::default().named(format!("{name}/{kind}")));
             let mut fragmenter = Fragmenter::new(segment_duration.as_micros() as i64);
-            let mut delay = FIRST_RETRY;
+            let mut backoff = Backoff::default();
             loop {
                 // The owner switched recording off: wait, disconnected.
                 if !*recording.borrow_and_update() {
@@ -118,10 +112,9 @@ pub fn spawn_camera(
                         }
                     }
                     tracing::info!(camera = %name, stream = %kind, "recording switched on by the owner");
-                    delay = FIRST_RETRY;
+                    backoff.reset();
                 }
                 stream_health.set_state(StreamState::Connecting, None);
-                let started = Instant::now();
                 let params = SessionParams {
                     url: &url,
                     credentials: credentials.clone(),
@@ -163,9 +156,9 @@ pub fn spawn_camera(
                         return;
                     }
                 };
-                if started.elapsed() >= HEALTHY_SESSION {
-                    delay = FIRST_RETRY;
-                }
+                // The session reached `Streaming` once video arrived.
+                let streamed = stream_health.state() == StreamState::Streaming;
+                let delay = backoff.after_session(streamed, Instant::now());
                 let wait = match outcome {
                     Ok(()) => {
                         tracing::info!(camera = %name, stream = %kind, "camera ended the stream; reconnecting");
@@ -185,7 +178,6 @@ pub fn spawn_camera(
                     }
                 };
                 camera_health.reconnects_total.fetch_add(1, Ordering::Relaxed);
-                delay = (delay * 2).min(MAX_RETRY);
                 let jitter = rand::rng().random_range(0.8..1.2);
                 tokio::select! {
                     _ = tokio::time::sleep(wait.mul_f64(jitter)) => {}
