@@ -405,7 +405,7 @@ async fn hostile_clients_are_refused_and_logged_and_get_no_footage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_rate_limited_while_recording_goes_on() {
     let relay = relay("emergency_auto", "").await;
-    tokio::task::block_in_place(|| {
+    let served = tokio::task::block_in_place(|| {
         let frames_before = relay.rec.daemon.metric(
             "porchlight_frames_total",
             &[("camera", "porch"), ("stream", "main")],
@@ -433,10 +433,17 @@ async fn a_flood_is_rate_limited_while_recording_goes_on() {
         }
         let elapsed = started.elapsed();
         eprintln!("10,000 calls in {elapsed:?}: {statuses:?}");
-        assert_eq!(statuses.get(&200).copied().unwrap_or(0), 60, "{statuses:?}");
+        // 60 a minute, in windows that start at the first call: a loaded
+        // machine that needs more than a minute for the flood opens more.
+        let windows = elapsed.as_secs() as u32 / 60 + 1;
+        let served = statuses.get(&200).copied().unwrap_or(0);
+        assert!(
+            (60..=60 * windows).contains(&served),
+            "{served} served in {windows} window(s): {statuses:?}"
+        );
         assert_eq!(
             statuses.get(&429).copied().unwrap_or(0),
-            10_000 - 60,
+            10_000 - served,
             "{statuses:?}"
         );
 
@@ -449,6 +456,7 @@ async fn a_flood_is_rate_limited_while_recording_goes_on() {
             frames_after - frames_before >= elapsed.as_secs_f64() * 30.0 * 0.8,
             "recording went on: {frames_before} -> {frames_after} in {elapsed:?}"
         );
+        served
     });
     // Every refused call is accounted for in the audit log: some one by
     // one, the rest counted in a summary written at the latest on stop.
@@ -474,7 +482,7 @@ async fn a_flood_is_rate_limited_while_recording_goes_on() {
     }
     assert_eq!(
         individually + summarised,
-        10_000 - 60,
+        10_000 - u64::from(served),
         "{individually} + {summarised}"
     );
 }
