@@ -100,7 +100,7 @@ fn http_call(action: &OwnerAction) -> (&'static str, String, Option<Value>) {
 }
 
 /// The daemon's answer, or `None` when nothing listens at `bind`.
-fn call_daemon(
+pub(crate) fn call_daemon(
     bind: SocketAddr,
     method: &str,
     path: &str,
