@@ -97,7 +97,11 @@ fn footage(data_dir: &Path) -> (i64, i64, i64) {
 async fn an_older_index_is_migrated_forward_with_every_recording() {
     let schemas = released_schemas();
     let current = porchlight::store::SCHEMA_VERSION;
-    assert_eq!(schemas.last().map(|s| s.0), Some(current), "the current schema is checked in");
+    assert_eq!(
+        schemas.last().map(|s| s.0),
+        Some(current),
+        "the current schema is checked in"
+    );
 
     let recorded = record(3.0, "", "1GB").await;
     let data_dir = recorded.dir.path().join("data");
@@ -113,7 +117,11 @@ async fn an_older_index_is_migrated_forward_with_every_recording() {
         assert_eq!(code, 0, "check before: {out}{err}");
         rewrite_index_at(&data_dir, *version, schema);
         assert_eq!(user_version(&data_dir), *version);
-        assert_eq!(footage(&data_dir), before, "the rebuilt v{version} index holds the rows");
+        assert_eq!(
+            footage(&data_dir),
+            before,
+            "the rebuilt v{version} index holds the rows"
+        );
 
         daemon = tokio::task::block_in_place(|| {
             support::Daemon::start_with(config.clone(), http, recorded.dir.path())
@@ -153,7 +161,10 @@ async fn an_index_from_a_newer_porchlight_is_refused_and_kept() {
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the daemon ran on a newer index:\n{err}");
+    assert!(
+        !out.status.success(),
+        "the daemon ran on a newer index:\n{err}"
+    );
     assert!(
         err.contains(&format!(
             "the index was written by a newer Porchlight (schema {newer}, this build knows {})",

@@ -16,7 +16,12 @@ async fn status_summarises_health_storage_and_sharing() {
         "sharing = \"on_request\"\nlocation = { lat = 32.78, lon = -96.8 }\n",
     )
     .await;
-    let config = recorded.daemon.config_path.to_str().expect("path").to_string();
+    let config = recorded
+        .daemon
+        .config_path
+        .to_str()
+        .expect("path")
+        .to_string();
 
     // Wait for a second rate sample so fps and bitrate are measured.
     let (code, out, err) = tokio::task::block_in_place(|| {
@@ -43,14 +48,20 @@ async fn status_summarises_health_storage_and_sharing() {
         .daemon
         .metric("porchlight_bytes_written_total", &[("camera", "porch")]);
     let stored = camera["stored_bytes"].as_u64().unwrap();
-    assert!(stored > 0 && stored as f64 <= written * 1.01 + 1.0, "{stored} vs {written}");
+    assert!(
+        stored > 0 && stored as f64 <= written * 1.01 + 1.0,
+        "{stored} vs {written}"
+    );
     // 1 GB at the measured rate, or the 30-day default age, or the disk.
     let rate = camera["recording_rate_bps"].as_u64().expect("a rate") as f64 / 8.0;
     let days = camera["forecast_days"].as_f64().expect("a forecast");
     let by_bytes = 1e9 / rate / 86_400.0;
     let limit = camera["forecast_limit"].as_str().unwrap();
     assert!(["max_bytes", "disk"].contains(&limit), "{status:#}");
-    assert!(days <= by_bytes * 1.01 + 0.1, "{days} days, 1 GB lasts {by_bytes}");
+    assert!(
+        days <= by_bytes * 1.01 + 0.1,
+        "{days} days, 1 GB lasts {by_bytes}"
+    );
     assert_eq!(status["sharing"]["privacy"], false);
     assert_eq!(status["sharing"]["cameras"]["porch"], "on_request");
     assert_eq!(status["sharing"]["agencies"], serde_json::json!([]));
@@ -71,12 +82,28 @@ async fn status_summarises_health_storage_and_sharing() {
     println!("{text}");
     assert!(text.contains("daemon running"), "{text}");
     assert!(text.contains("store ok, ingest ok"), "{text}");
-    assert!(text.contains("privacy           ON: nothing is shared"), "{text}");
+    assert!(
+        text.contains("privacy           ON: nothing is shared"),
+        "{text}"
+    );
     assert!(text.contains("camera porch      on_request"), "{text}");
-    assert!(text.contains("relay             off, not enrolled"), "{text}");
-    let header = text.lines().find(|l| l.contains("STATE")).expect("camera table");
-    let row = text.lines().find(|l| l.trim_start().starts_with("porch ")).expect("porch row");
-    assert_eq!(header.find("STATE"), row.find("online"), "columns align:\n{text}");
+    assert!(
+        text.contains("relay             off, not enrolled"),
+        "{text}"
+    );
+    let header = text
+        .lines()
+        .find(|l| l.contains("STATE"))
+        .expect("camera table");
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("porch "))
+        .expect("porch row");
+    assert_eq!(
+        header.find("STATE"),
+        row.find("online"),
+        "columns align:\n{text}"
+    );
 
     // Stopped: the same questions answered from the files, and said so.
     let data_dir = recorded.dir.path().join("data");

@@ -194,7 +194,7 @@ mod tests {
                 .unwrap();
         }
         let before = std::fs::read(&path).unwrap();
-        let error = open(&path).err().expect("refused").to_string();
+        let error = open(&path).expect_err("refused").to_string();
         assert!(
             error.contains(&format!(
                 "the index was written by a newer Porchlight (schema {}, this build knows {SCHEMA_VERSION})",
