@@ -18,6 +18,8 @@ fi
 
 start=$(date +%s)
 # cargo-deb runs `cargo build --release --features ffmpeg -p porchlight`.
-cargo deb --locked -p porchlight --output "$target/debian/" >&2
+# --strip: the release profile keeps line tables (debug = 1) for backtraces
+# in development; the package ships a stripped binary.
+cargo deb --locked --strip -p porchlight --output "$target/debian/" >&2
 echo "built in $(( $(date +%s) - start )) s" >&2
 ls -t "$target"/debian/porchlight_*.deb | head -1
