@@ -30,6 +30,7 @@ packages=(
   openssl tar                              # evidence packages check out with plain OpenSSL and tar
   mosquitto mosquitto-clients              # a real MQTT broker (and mosquitto_sub/pub) for the Home Assistant tests
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang pkg-config   # the ffmpeg feature
+  debootstrap dpkg-dev                     # the .deb: built (dpkg-shlibdeps), installed into a throwaway Debian root
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -88,5 +89,9 @@ fi
 
 step "the shipped config checks clean"
 target/debug/porchlight check-config --config config.example.toml >/dev/null
+
+step "the .deb builds and installs into a throwaway Debian 12 root"
+deb="$(packaging/build-deb.sh | tail -1)"
+packaging/install-test.sh "$deb"
 
 step "done"

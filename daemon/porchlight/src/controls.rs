@@ -106,20 +106,8 @@ impl Controls {
     /// settings file that does not parse is an error naming it (the owner's
     /// choices are never silently dropped).
     pub fn load(config: &Config, audit: AuditLog, bus: EventBus) -> anyhow::Result<Controls> {
-        let path = config.data_dir.join("owner-settings.json");
-        let mut settings: OwnerSettings = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("{}: not valid owner settings: {e}", path.display())
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OwnerSettings::default(),
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-        };
-        // Cameras removed from the config take their settings with them.
-        let known: BTreeSet<&str> = config.cameras.iter().map(|c| c.name.as_str()).collect();
-        settings.sharing.retain(|c, _| known.contains(c.as_str()));
-        settings
-            .recording_off
-            .retain(|c| known.contains(c.as_str()));
+        let path = settings_path(config);
+        let settings = read_settings(config)?;
         let config_policy = Policy::from_config(config);
         let policy = SharedPolicy::new(apply(&config_policy, &settings));
         let recording = config
@@ -280,6 +268,47 @@ fn apply(config_policy: &Policy, settings: &OwnerSettings) -> Policy {
         }
     }
     policy
+}
+
+fn settings_path(config: &Config) -> PathBuf {
+    config.data_dir.join("owner-settings.json")
+}
+
+/// The owner's saved switches for the cameras still in the config.
+fn read_settings(config: &Config) -> anyhow::Result<OwnerSettings> {
+    let path = settings_path(config);
+    let mut settings: OwnerSettings = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not valid owner settings: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OwnerSettings::default(),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    // Cameras removed from the config take their settings with them.
+    let known: BTreeSet<&str> = config.cameras.iter().map(|c| c.name.as_str()).collect();
+    settings.sharing.retain(|c, _| known.contains(c.as_str()));
+    settings
+        .recording_off
+        .retain(|c| known.contains(c.as_str()));
+    Ok(settings)
+}
+
+/// The switches as the daemon would start with them (config plus the
+/// owner's saved changes), read without the daemon: for `porchlight status`.
+pub fn saved_switches(config: &Config) -> anyhow::Result<Switches> {
+    let settings = read_settings(config)?;
+    let policy = apply(&Policy::from_config(config), &settings);
+    Ok(Switches {
+        privacy: policy.privacy,
+        cameras: policy
+            .cameras
+            .iter()
+            .map(|c| CameraSwitches {
+                camera: c.name.clone(),
+                sharing: c.level,
+                recording: !settings.recording_off.contains(&c.name),
+            })
+            .collect(),
+    })
 }
 
 /// Durably replaces the settings file (temp file, fsync, rename).

@@ -251,12 +251,22 @@ pub async fn run(
         let health = health.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(every);
+            let mut withheld = false;
             loop {
                 ticker.tick().await;
-                // Only vouch for ourselves while the store can write.
-                if health.store_ok.load(Ordering::Relaxed) {
+                // Only vouch for ourselves while the store can write and
+                // some camera records (or none is meant to).
+                let ok = health.watchdog_ok();
+                if ok {
                     crate::notify::notify("WATCHDOG=1");
+                } else if !withheld {
+                    tracing::error!(
+                        store_ok = health.store_ok.load(Ordering::Relaxed),
+                        ingest_ok = health.ingest_ok(),
+                        "unhealthy: no longer feeding the systemd watchdog (systemd will restart the daemon)"
+                    );
                 }
+                withheld = !ok;
             }
         })
     });

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -54,6 +54,10 @@ struct StreamInner {
     description: StreamDescription,
     last_error: Option<String>,
     last_frame_at: Option<Instant>,
+    /// Since when this stream has been meant to record (enabled, not
+    /// paused); `None` while it is not. The watchdog's clock for "no
+    /// footage for long".
+    active_since: Option<Instant>,
     /// (when, frames_total, bytes) at the previous rate sample, for fps/bitrate.
     rate_sample: (Instant, u64, u64),
     rates: (f64, f64),
@@ -77,6 +81,7 @@ impl StreamHealth {
                 description: StreamDescription::default(),
                 last_error: None,
                 last_frame_at: None,
+                active_since: enabled.then(Instant::now),
                 rate_sample: (Instant::now(), 0, 0),
                 rates: (0.0, 0.0),
                 video_bytes_total: 0,
@@ -92,6 +97,12 @@ impl StreamHealth {
     pub fn set_state(&self, state: StreamState, error: Option<String>) {
         let mut inner = self.lock();
         inner.state = state;
+        match state {
+            StreamState::Disabled | StreamState::Paused => inner.active_since = None,
+            _ => {
+                inner.active_since.get_or_insert_with(Instant::now);
+            }
+        }
         if error.is_some() || state == StreamState::Streaming {
             inner.last_error = error;
         }
@@ -111,6 +122,18 @@ impl StreamHealth {
         let mut inner = self.lock();
         inner.last_frame_at = Some(Instant::now());
         inner.video_bytes_total += media_bytes;
+    }
+
+    /// When this stream last showed it can record, if it is meant to: its
+    /// last stored fragment, or when it became active if later.
+    fn last_sign_of_life(&self) -> Option<Instant> {
+        let inner = self.lock();
+        let active = inner.active_since?;
+        Some(
+            inner
+                .last_frame_at
+                .map_or(active, |frame| frame.max(active)),
+        )
     }
 
     pub fn snapshot(&self) -> StreamSnapshot {
@@ -181,6 +204,10 @@ impl CameraHealth {
     }
 }
 
+/// How long every camera may go without storing footage before the daemon
+/// stops feeding the systemd watchdog (and so gets restarted).
+pub const INGEST_STALL: Duration = Duration::from_secs(15 * 60);
+
 /// Everything `/metrics` and `/api/cameras` show.
 #[derive(Debug, Default)]
 pub struct Health {
@@ -235,5 +262,95 @@ impl Health {
             store_ok: AtomicBool::new(true),
             ..Default::default()
         }
+    }
+}
+
+impl Health {
+    /// Ingest is healthy unless there are streams meant to record and none
+    /// of them has stored footage (or become active) within `stall`. One
+    /// camera offline, or several while another records, is the camera's
+    /// trouble, reported per camera and retried; only when *every* camera
+    /// has been silent for long is a restart worth trying (a wedged ingest,
+    /// a network stack gone odd). See docs/packaging.md.
+    pub fn ingest_ok_at(&self, now: Instant, stall: Duration) -> bool {
+        let mut any_active = false;
+        for stream in self.cameras.values().flat_map(|c| c.streams.iter()) {
+            if let Some(seen) = stream.last_sign_of_life() {
+                any_active = true;
+                if now.saturating_duration_since(seen) < stall {
+                    return true;
+                }
+            }
+        }
+        !any_active
+    }
+
+    pub fn ingest_ok(&self) -> bool {
+        self.ingest_ok_at(Instant::now(), INGEST_STALL)
+    }
+
+    /// What the systemd watchdog vouches for: the store can write and
+    /// ingest is not stalled everywhere.
+    pub fn watchdog_ok(&self) -> bool {
+        self.store_ok.load(std::sync::atomic::Ordering::Relaxed) && self.ingest_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(cameras: &str) -> Health {
+        let config =
+            crate::config::Config::parse(&format!("data_dir = \"/tmp/x\"\n{cameras}"), None)
+                .expect("config");
+        Health::new(&config.cameras)
+    }
+
+    const TWO: &str = "[[cameras]]\nname = \"a\"\nurl = \"rtsp://127.0.0.1/a\"\n\
+                       [[cameras]]\nname = \"b\"\nurl = \"rtsp://127.0.0.1/b\"\n";
+    const STALL: Duration = Duration::from_secs(900);
+
+    fn stream(h: &Health, camera: &str) -> Arc<StreamHealth> {
+        h.cameras[camera].streams[0].clone()
+    }
+
+    #[test]
+    fn no_cameras_is_healthy() {
+        let h = health("");
+        assert!(h.ingest_ok_at(Instant::now() + 10 * STALL, STALL));
+    }
+
+    #[test]
+    fn a_fresh_start_gets_the_whole_stall_window() {
+        let h = health(TWO);
+        let now = Instant::now();
+        assert!(h.ingest_ok_at(now + STALL / 2, STALL));
+        assert!(!h.ingest_ok_at(now + STALL * 2, STALL));
+    }
+
+    #[test]
+    fn one_camera_offline_while_another_records_is_healthy() {
+        let h = health(TWO);
+        let start = Instant::now();
+        stream(&h, "b").set_state(StreamState::Error, Some("connection refused".into()));
+        stream(&h, "a").record_fragment(30, 1000);
+        assert!(h.ingest_ok_at(start + STALL - Duration::from_secs(1), STALL));
+        // Both silent for longer than the window: withhold the watchdog.
+        assert!(!h.ingest_ok_at(Instant::now() + STALL * 2, STALL));
+    }
+
+    #[test]
+    fn paused_and_disabled_cameras_do_not_count() {
+        let h = health(&format!(
+            "{TWO}[[cameras]]\nname = \"c\"\nurl = \"rtsp://127.0.0.1/c\"\nenabled = false\n"
+        ));
+        stream(&h, "a").set_state(StreamState::Paused, None);
+        stream(&h, "b").set_state(StreamState::Paused, None);
+        assert!(h.ingest_ok_at(Instant::now() + STALL * 2, STALL));
+        // Resumed: the window starts again from the resume.
+        stream(&h, "a").set_state(StreamState::Connecting, None);
+        assert!(h.ingest_ok_at(Instant::now() + STALL / 2, STALL));
+        assert!(!h.ingest_ok_at(Instant::now() + STALL * 2, STALL));
     }
 }

@@ -28,5 +28,6 @@ pub mod policy;
 pub mod relay;
 pub mod requests;
 mod signals;
+pub mod status;
 pub mod store;
 pub mod time;

@@ -119,6 +119,15 @@ enum Command {
         #[command(subcommand)]
         command: CamerasCommand,
     },
+    /// Health per camera, storage and its forecast, and what is shared with
+    /// police: from the running daemon, or from the files when it is down.
+    Status {
+        #[arg(long, short, default_value = "/etc/porchlight/config.toml")]
+        config: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -431,6 +440,16 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Status { config, json } => {
+            let config = Config::load(&config)?;
+            let status = porchlight::status::gather(&config, porchlight::time::now_utc_us())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", porchlight::status::render(&status));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => audit(command),
         Command::Requests { command } => requests(command),

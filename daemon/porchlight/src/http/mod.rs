@@ -112,6 +112,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 struct HealthBody {
     status: &'static str,
     store_ok: bool,
+    /// False when every camera meant to record has stored nothing for
+    /// `health::INGEST_STALL` (the systemd watchdog is withheld then).
+    ingest_ok: bool,
     cameras_total: usize,
     cameras_up: usize,
 }
@@ -124,6 +127,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let body = HealthBody {
         status: if store_ok { "ok" } else { "store_failing" },
         store_ok,
+        ingest_ok: health.ingest_ok(),
         cameras_total: health.cameras.len(),
         cameras_up: health.cameras.values().filter(|c| c.is_up()).count(),
     };

@@ -151,7 +151,8 @@ fn enroll_agency(
     Ok(enrolment)
 }
 
-fn load(data_dir: &Path) -> Option<Enrolment> {
+/// What `porchlight relay enroll` recorded, if it ran.
+pub fn load(data_dir: &Path) -> Option<Enrolment> {
     let text = std::fs::read_to_string(enrolment_path(data_dir)).ok()?;
     serde_json::from_str(&text).ok()
 }

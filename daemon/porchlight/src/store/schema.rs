@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[V1];
 /// Opens (creating if needed) the index and brings its schema up to date.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // Before any pragma writes: an index from a newer build stays untouched.
+    refuse_newer(&conn, "the index", MIGRATIONS.len())?;
     configure(&conn)?;
     migrate(&conn)?;
     Ok(conn)
@@ -86,18 +88,28 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     run_migrations(conn, "the index", MIGRATIONS)
 }
 
+/// The database's schema version, or an error naming `what` when a newer
+/// build wrote it (schema `known` is the newest this build understands).
+fn refuse_newer(conn: &Connection, what: &str, known: usize) -> rusqlite::Result<i64> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > known as i64 {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!(
+                "{what} was written by a newer Porchlight (schema {version}, this build knows {known}); \
+                 refusing to open it so it stays as it is: run that version again, or a newer one"
+            )),
+        ));
+    }
+    Ok(version)
+}
+
 /// Brings a database (`what` names it in errors) up to the last of
 /// `migrations`, one transaction per step, tracked in `user_version`; a
 /// database from a newer build is refused, never downgraded. Shared by the
 /// index, the audit log and the request store.
 pub fn run_migrations(conn: &Connection, what: &str, migrations: &[&str]) -> rusqlite::Result<()> {
-    let known = migrations.len() as i64;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > known {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "{what} was written by a newer Porchlight (schema {version}, this build knows {known}); refusing to downgrade it"
-        )));
-    }
+    let version = refuse_newer(conn, what, migrations.len())?;
     for (i, step) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(step)?;
@@ -105,4 +117,95 @@ pub fn run_migrations(conn: &Connection, what: &str, migrations: &[&str]) -> rus
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The schema objects of a database as their `CREATE` statements, one per
+/// line group, sorted by name: the form of `tests/data/index-schema/v*.sql`.
+#[cfg(test)]
+fn dump_schema(conn: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = String::new();
+    for sql in rows {
+        out.push_str(&sql?);
+        out.push_str(";\n");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each released schema, as `dump_schema` printed it. A new migration
+    /// adds a file here; an edit of an old migration fails the test below.
+    const RELEASED: &[(i64, &str)] = &[(
+        1,
+        include_str!("../../../../tests/data/index-schema/v1.sql"),
+    )];
+
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        run_migrations(&conn, "the index", &MIGRATIONS[..version]).unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_released_schema_is_what_its_migrations_make() {
+        assert_eq!(
+            RELEASED.last().map(|r| r.0),
+            Some(SCHEMA_VERSION),
+            "add tests/data/index-schema/v{SCHEMA_VERSION}.sql (porchlight's dump_schema of a fresh index)"
+        );
+        for &(version, fixture) in RELEASED {
+            let made = dump_schema(&at_version(version as usize)).unwrap();
+            assert_eq!(
+                made, fixture,
+                "migrations 1..={version} no longer make the released schema v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_released_schema_migrates_to_the_current_one() {
+        let current = dump_schema(&at_version(MIGRATIONS.len())).unwrap();
+        for &(version, fixture) in RELEASED {
+            let conn = Connection::open_in_memory().unwrap();
+            conn.execute_batch(fixture).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            migrate(&conn).unwrap();
+            assert_eq!(dump_schema(&conn).unwrap(), current, "from v{version}");
+            let now: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(now, SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn a_newer_index_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite3");
+        {
+            let conn = open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let error = open(&path).expect_err("refused").to_string();
+        assert!(
+            error.contains(&format!(
+                "the index was written by a newer Porchlight (schema {}, this build knows {SCHEMA_VERSION})",
+                SCHEMA_VERSION + 1
+            )),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the refused index changed"
+        );
+    }
 }
