@@ -31,3 +31,4 @@ mod signals;
 pub mod status;
 pub mod store;
 pub mod time;
+pub mod ui;

@@ -79,7 +79,17 @@ pub struct Sharing {
 
 /// Gathers the status, asking the daemon first.
 pub fn gather(config: &Config, now_us: i64) -> anyhow::Result<Status> {
-    let live = Live::ask(config)?;
+    gather_with(config, Live::ask(config)?, now_us)
+}
+
+/// Storage and the retention forecast from the index and the filesystem
+/// alone: what the daemon itself serves at `GET /api/storage` (it knows its
+/// live figures already, so it does not ask itself over HTTP).
+pub fn storage_forecast(config: &Config, now_us: i64) -> anyhow::Result<Status> {
+    gather_with(config, None, now_us)
+}
+
+fn gather_with(config: &Config, live: Option<Live>, now_us: i64) -> anyhow::Result<Status> {
     let stored = stored_footage(&config.data_dir, now_us)
         .with_context(|| format!("cannot read the index in {}", config.data_dir.display()))?;
     let disk = crate::store::retention::disk_space(&config.data_dir).ok();

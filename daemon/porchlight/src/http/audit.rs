@@ -114,6 +114,43 @@ pub async fn audit(
     .into_response())
 }
 
+/// What `GET /api/audit/verify` answers: `porchlight audit verify` as JSON.
+#[derive(Serialize)]
+struct VerifyBody {
+    intact: bool,
+    entries: u64,
+    first_seq: Option<i64>,
+    head_seq: Option<i64>,
+    head_hash: Option<String>,
+    /// Each problem in the words of `porchlight audit verify`.
+    problems: Vec<String>,
+    /// Entries recording tampering noticed earlier.
+    alerts: Vec<i64>,
+}
+
+/// `GET /api/audit/verify`: walks the whole chain (on the blocking pool).
+pub async fn verify(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let log = state.audit.clone();
+    let report = tokio::task::spawn_blocking(move || log.verify())
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (head_seq, head_hash) = report
+        .head
+        .clone()
+        .map_or((None, None), |(seq, hash)| (Some(seq), Some(hash)));
+    Ok(Json(VerifyBody {
+        intact: report.is_intact(),
+        entries: report.entries,
+        first_seq: report.first_seq,
+        head_seq,
+        head_hash,
+        problems: report.problems.iter().map(ToString::to_string).collect(),
+        alerts: report.alerts.clone(),
+    })
+    .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

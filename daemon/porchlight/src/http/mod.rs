@@ -9,6 +9,7 @@ mod guard;
 pub(crate) mod recordings;
 mod relay;
 mod requests;
+mod storage;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub fn router(state: AppState) -> Router {
             get(recordings::snapshot),
         )
         .route("/api/audit", get(audit::audit))
+        .route("/api/audit/verify", get(audit::verify))
+        .route("/api/storage", get(storage::storage))
         .route("/api/settings", get(controls::settings))
         .route("/api/privacy", put(controls::privacy))
         .route("/api/cameras/{camera}/sharing", put(controls::sharing))
@@ -84,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/discovery/{endpoint}/add", post(discovery::add))
         .with_state(Arc::new(state))
         .merge(crate::live::http::routes(live))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             hosts,

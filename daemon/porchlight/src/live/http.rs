@@ -320,9 +320,8 @@ async fn page(State(hub): State<LiveHub>, Query(query): Query<PageQuery>) -> Res
     if hub.feed(&camera).is_none() {
         return error_response(StatusCode::NOT_FOUND, format!("no camera named `{camera}`"));
     }
-    // JSON inside <script>: no `<` may close the element early.
-    let name = serde_json::to_string(&camera)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('<', "\\u003c");
-    Html(include_str!("page.html").replace("\"__CAMERA__\"", &name)).into_response()
+    // The player itself is the web UI's shared module; the page names the
+    // camera in an (escaped) attribute.
+    Html(include_str!("page.html").replace("__CAMERA__", &crate::ui::escape(&camera)))
+        .into_response()
 }
