@@ -10,6 +10,7 @@ mod delivery;
 pub mod enrolment;
 pub mod leave;
 pub mod listener;
+mod live_share;
 pub mod membership;
 pub mod registry;
 pub mod throttle;
@@ -43,6 +44,9 @@ pub struct RelayState {
     pub max_clip_us: i64,
     /// Off once the owner leaves: every call is refused.
     pub membership: membership::Membership,
+    /// Every camera's live feed, and the live shares running to the relay.
+    pub live: crate::live::LiveHub,
+    pub live_shares: crate::live::LiveShares,
     rate: throttle::RateLimiter,
     /// Shared by the listener (failed handshakes, per address) and the API
     /// (refused calls, per certificate).
@@ -62,6 +66,8 @@ impl RelayState {
         audit: AuditLog,
         evidence: Arc<EvidenceSettings>,
         membership: membership::Membership,
+        live: crate::live::LiveHub,
+        live_shares: crate::live::LiveShares,
     ) -> RelayState {
         RelayState {
             policy,
@@ -71,6 +77,8 @@ impl RelayState {
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
             membership,
+            live,
+            live_shares,
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
