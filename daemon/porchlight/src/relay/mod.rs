@@ -66,9 +66,8 @@ impl RelayState {
         audit: AuditLog,
         evidence: Arc<EvidenceSettings>,
         membership: membership::Membership,
-        live: crate::live::LiveHub,
-        live_shares: crate::live::LiveShares,
     ) -> RelayState {
+        let live_shares = crate::live::LiveShares::new(audit.clone(), requests.bus.clone());
         RelayState {
             policy,
             requests,
@@ -77,7 +76,7 @@ impl RelayState {
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
             membership,
-            live,
+            live: crate::live::LiveHub::default(),
             live_shares,
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
@@ -85,6 +84,14 @@ impl RelayState {
             intake: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Serves live shares of these feeds, tracked in `shares` (without it
+    /// there are no feeds and every live share reads `not_available`).
+    pub fn with_live(mut self, hub: crate::live::LiveHub, shares: crate::live::LiveShares) -> Self {
+        self.live = hub;
+        self.live_shares = shares;
+        self
     }
 
     fn preparing_handle(&self) -> Arc<Mutex<HashSet<PackageKey>>> {
