@@ -56,6 +56,7 @@ fn policy() -> Policy {
         limits: RequestLimits::default(),
         approval_expiry: Duration::from_secs(86_400),
         download_expiry: Duration::from_secs(3 * 86_400),
+        live_share_max: Duration::from_secs(900),
         cameras: vec![
             camera(
                 "porch",

@@ -111,6 +111,7 @@ pub fn realistic_policy() -> anyhow::Result<Policy> {
         limits: RequestLimits::default(),
         approval_expiry: Duration::from_secs(24 * 3600),
         download_expiry: Duration::from_secs(72 * 3600),
+        live_share_max: Duration::from_secs(900),
         cameras: vec![
             porch, driveway, backyard, garage, side_gate, front_door, shed, street,
         ],

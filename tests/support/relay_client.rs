@@ -836,3 +836,128 @@ pub fn download_when_ready(client: &RelayClient, id: &str, camera: &str) -> (Str
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An HTTP response whose chunked body is read as it arrives (a live
+/// stream), over its own connection.
+pub struct StreamingResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    reader: BufReader<TlsStream>,
+    ended: bool,
+}
+
+/// One read of a [`StreamingResponse`].
+#[derive(Debug)]
+pub enum StreamRead {
+    Data(Vec<u8>),
+    /// The server ended the body (last chunk) or closed the connection.
+    End,
+}
+
+impl RelayClient {
+    /// `GET path` and read the head; the body is read with
+    /// [`StreamingResponse::next`]. Error answers are read whole.
+    pub fn open_stream(
+        &self,
+        path: &str,
+    ) -> Result<Result<StreamingResponse, Response>, RelayError> {
+        let mut stream = self.connect()?;
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream
+            .write_all(head.as_bytes())
+            .map_err(classify_first_read)?;
+        stream.flush().map_err(classify_first_read)?;
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).map_err(io_to_relay)?;
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| RelayError::BadResponse(format!("status line {status_line:?}")))?;
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).map_err(io_to_relay)? == 0 {
+                return Err(RelayError::BadResponse("the head ends early".into()));
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_string(), value.trim().to_string()));
+            }
+        }
+        if status != 200 {
+            let mut body = Vec::new();
+            let chunked = headers.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+            });
+            if chunked {
+                read_chunked(&mut reader, &mut body)?;
+            } else if let Some((_, length)) = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            {
+                body.resize(length.parse().unwrap_or(0), 0);
+                reader.read_exact(&mut body).map_err(io_to_relay)?;
+            }
+            return Ok(Err(Response {
+                status,
+                headers,
+                body,
+            }));
+        }
+        Ok(Ok(StreamingResponse {
+            status,
+            headers,
+            reader,
+            ended: false,
+        }))
+    }
+}
+
+impl StreamingResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The next chunk of the body, waiting at most the client's timeout.
+    pub fn next(&mut self) -> Result<StreamRead, RelayError> {
+        if self.ended {
+            return Ok(StreamRead::End);
+        }
+        let mut size_line = String::new();
+        match self.reader.read_line(&mut size_line) {
+            Ok(0) => {
+                self.ended = true;
+                return Ok(StreamRead::End);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.ended = true;
+                return Ok(StreamRead::End);
+            }
+            Err(e) => return Err(io_to_relay(e)),
+        }
+        let size_text = size_line.trim().split(';').next().unwrap_or_default();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| RelayError::BadResponse(format!("chunk size {size_line:?}")))?;
+        if size == 0 {
+            self.ended = true;
+            return Ok(StreamRead::End);
+        }
+        let mut data = vec![0; size];
+        self.reader.read_exact(&mut data).map_err(io_to_relay)?;
+        let mut crlf = [0u8; 2];
+        self.reader.read_exact(&mut crlf).map_err(io_to_relay)?;
+        Ok(StreamRead::Data(data))
+    }
+}

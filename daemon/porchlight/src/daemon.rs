@@ -162,14 +162,25 @@ pub async fn run(
         registry,
         component: Component::OwnerApi,
     });
-    let relay_state = Arc::new(crate::relay::RelayState::new(
-        &config,
+    // Live shares to the relay end the moment the gate stops allowing them.
+    let live_shares = crate::live::LiveShares::new(audit.clone(), bus.clone());
+    let live_enforcer = crate::live::share::spawn_enforcer(
+        live_shares.clone(),
         controls.policy(),
-        requests.clone(),
-        audit.clone(),
-        evidence.clone(),
-        membership,
-    ));
+        membership.clone(),
+        shutdown_rx.clone(),
+    );
+    let relay_state = Arc::new(
+        crate::relay::RelayState::new(
+            &config,
+            controls.policy(),
+            requests.clone(),
+            audit.clone(),
+            evidence.clone(),
+            membership,
+        )
+        .with_live(live.clone(), live_shares.clone()),
+    );
     let relay = crate::relay::start(
         &config,
         relay_state.clone(),
@@ -189,6 +200,7 @@ pub async fn run(
             health.clone(),
             controls.clone(),
             requests.clone(),
+            live_shares.clone(),
             config.data_dir.clone(),
             snapshots.clone(),
             shutdown_rx.clone(),
@@ -227,6 +239,7 @@ pub async fn run(
         onboarding: onboarding.clone(),
         leaver,
         live,
+        live_shares,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
@@ -290,9 +303,15 @@ pub async fn run(
     for task in camera_events.into_iter().chain(onboard_tasks) {
         let _ = task.await;
     }
-    for task in [relay, relay_packages, registry_sync, mqtt]
-        .into_iter()
-        .flatten()
+    for task in [
+        relay,
+        relay_packages,
+        registry_sync,
+        mqtt,
+        Some(live_enforcer),
+    ]
+    .into_iter()
+    .flatten()
     {
         let _ = task.await;
     }

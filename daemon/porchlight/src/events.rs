@@ -34,6 +34,12 @@ pub enum DaemonEvent {
     /// The owner left the relay program: every live share to the relay
     /// must end now (see `relay::membership`).
     RelayLeft,
+    /// A live share to the relay started (`active`) or ended.
+    LiveShareChanged {
+        id: String,
+        camera: String,
+        active: bool,
+    },
     /// The owner flipped a switch (privacy, sharing level, recording).
     SettingsChanged,
     /// A camera reported motion or tampering starting (`active`) or

@@ -97,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+    /// Live shares to the police relay: list the running ones, end one or
+    /// all at once (through the running daemon).
+    LiveShares {
+        #[command(subcommand)]
+        command: LiveSharesCommand,
+    },
     /// Find ONVIF cameras on the network and list their streams.
     Discover {
         /// IPv4 address or interface name to search from (repeatable);
@@ -248,6 +254,29 @@ enum RequestsCommand {
         id: String,
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LiveSharesCommand {
+    /// The live shares running now.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The daemon's JSON instead of a listing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a live share (its stream stops within a second), or all of them.
+    End {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The share id (ls_...).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// End every running live share.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -541,6 +570,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cameras { command } => cameras(command),
+        Command::LiveShares { command } => live_shares(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)
@@ -682,6 +712,42 @@ fn requests(command: RequestsCommand) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", cli::TABLE_HEADER)?;
         for request in &requests {
             writeln!(out, "{}", cli::render(request))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn live_shares(command: LiveSharesCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::live::cli::{render, run, LiveSharesAction};
+    match command {
+        LiveSharesCommand::List { config, json } => {
+            let config = Config::load(&config)?;
+            let answer = run(&config, &LiveSharesAction::List)?;
+            let shares = answer["live_shares"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if json {
+                println!("{answer:#}");
+            } else if shares.is_empty() {
+                println!("no live share is running");
+            } else {
+                for share in &shares {
+                    println!("{}", render(share));
+                }
+            }
+        }
+        LiveSharesCommand::End { config, id, all } => {
+            let config = Config::load(&config)?;
+            let action = LiveSharesAction::End(if all { None } else { id });
+            let answer = run(&config, &action)?;
+            let ended = answer["ended"].as_array().cloned().unwrap_or_default();
+            if ended.is_empty() {
+                println!("no live share was running");
+            }
+            for share in &ended {
+                println!("ended {}", render(share));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,7 @@ pub struct DaemonHost {
     health: Arc<Health>,
     controls: Arc<Controls>,
     requests: RequestService,
+    live_shares: crate::live::LiveShares,
     data_dir: PathBuf,
     snapshots: SnapshotCache,
     events: broadcast::Sender<HostEvent>,
@@ -44,6 +45,7 @@ impl DaemonHost {
         health: Arc<Health>,
         controls: Arc<Controls>,
         requests: RequestService,
+        live_shares: crate::live::LiveShares,
         data_dir: PathBuf,
         snapshots: SnapshotCache,
         shutdown: watch::Receiver<bool>,
@@ -52,6 +54,7 @@ impl DaemonHost {
             health,
             controls,
             requests,
+            live_shares,
             data_dir,
             snapshots,
             events: broadcast::channel(256).0,
@@ -106,6 +109,7 @@ impl DaemonHost {
                         .unwrap_or_else(|e| e.into_inner())
                         .get(&camera.name)
                         .copied(),
+                    live_share_active: self.live_shares.active_on(&camera.name),
                 }
             })
             .collect()
@@ -188,6 +192,12 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
                         Some(format!("{time} {agency}: {summary}"));
                     vec![HostEvent::Hub(h.hub())]
                 }
+                Ok(DaemonEvent::LiveShareChanged { camera, .. }) => h
+                    .cameras()
+                    .into_iter()
+                    .filter(|c| c.name == camera)
+                    .map(HostEvent::Camera)
+                    .collect(),
                 Ok(DaemonEvent::SettingsChanged)
                 | Ok(DaemonEvent::RelayLeft)
                 | Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -311,6 +321,21 @@ impl Host for DaemonHost {
             .approve_blocking(id, None, None)
             .map(|_| ())
             .map_err(|e| CommandError::Refused(e.to_string()))
+    }
+
+    /// The same path as `DELETE /api/live-shares`: streams stop at once.
+    fn end_live_shares(&self, actor: &str, camera: Option<&str>) -> Result<usize, CommandError> {
+        if let Some(camera) = camera {
+            if !self.health.cameras.contains_key(camera) {
+                return Err(CommandError::UnknownCamera(camera.to_string()));
+            }
+        }
+        let ended = self.live_shares.end_where(
+            |s| camera.is_none_or(|c| c == s.camera),
+            crate::live::EndReason::Owner,
+            component(actor),
+        );
+        Ok(ended.len())
     }
 
     fn deny_request(&self, actor: &str, id: &str, reason: &str) -> Result<(), CommandError> {

@@ -17,11 +17,26 @@ pub(crate) const MAX_ID_CHARS: usize = 64;
 /// An owner's command, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Command {
-    Sharing { camera: String, level: String },
-    Recording { camera: String, on: bool },
+    Sharing {
+        camera: String,
+        level: String,
+    },
+    Recording {
+        camera: String,
+        on: bool,
+    },
     Privacy(bool),
-    Approve { id: String },
-    Deny { id: String, reason: String },
+    Approve {
+        id: String,
+    },
+    Deny {
+        id: String,
+        reason: String,
+    },
+    /// End every live share (`None`) or one camera's.
+    EndLiveShares {
+        camera: Option<String>,
+    },
 }
 
 /// What an incoming message is.
@@ -69,6 +84,20 @@ pub(crate) fn parse(
                 reason: reason.unwrap_or_else(|| DEFAULT_DENY_REASON.to_string()),
             }
         }
+        ["live_shares", "end", "set"] => Command::EndLiveShares {
+            camera: match payload {
+                b"PRESS" | b"ALL" => None,
+                name if is_camera(&String::from_utf8_lossy(name)) => {
+                    Some(String::from_utf8_lossy(name).into_owned())
+                }
+                other => {
+                    return Err(format!(
+                        "expected `PRESS`, `ALL` or a camera name, got `{}`",
+                        preview(other)
+                    ))
+                }
+            },
+        },
         [camera, leaf @ ("sharing" | "recording"), "set"] => {
             if !is_camera(camera) {
                 return Err(format!("unknown camera `{}`", preview(camera.as_bytes())));

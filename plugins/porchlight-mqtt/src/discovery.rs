@@ -113,6 +113,17 @@ pub(crate) fn hub(topics: &Topics, hub: &HubState) -> Vec<Discovery> {
                 "entity_category": "diagnostic",
             }),
         ),
+        // Ends every live share to the police relay at once.
+        d(
+            "button",
+            "hub_end_live_shares",
+            "End live shares",
+            json!({
+                "command_topic": topics.end_live_shares_set(),
+                "payload_press": "PRESS",
+                "icon": "mdi:video-off",
+            }),
+        ),
         // Typing a request id here answers it: the plain HA way to approve
         // or deny without an automation (text entities publish what is typed).
         d(
@@ -179,6 +190,17 @@ pub(crate) fn camera(topics: &Topics, camera: &str) -> Vec<Discovery> {
                 "payload_on": "ON",
                 "payload_off": "OFF",
                 "entity_category": "diagnostic",
+            }),
+        ),
+        d(
+            "binary_sensor",
+            "live_share",
+            "Live share active",
+            json!({
+                "state_topic": state("live_share"),
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "icon": "mdi:police-station",
             }),
         ),
         d(

@@ -548,7 +548,7 @@ impl<'a> Session<'a> {
             self.announced.insert(name.to_string());
         }
         let motion = camera.motion.map_or("None", on_off);
-        let values: [(&str, String); 8] = [
+        let values: [(&str, String); 9] = [
             ("online", on_off(camera.online).into()),
             ("motion", motion.into()),
             ("fps", number(camera.fps, 1)),
@@ -562,6 +562,7 @@ impl<'a> Session<'a> {
             ),
             ("recording", on_off(camera.recording).into()),
             ("sharing", camera.sharing.clone()),
+            ("live_share", on_off(camera.live_share_active).into()),
         ];
         for (leaf, value) in values {
             self.publish(t.camera(name, leaf), value, true).await;
@@ -652,6 +653,9 @@ impl<'a> Session<'a> {
                 Command::Privacy(on) => h.set_privacy(ACTOR, on),
                 Command::Approve { id } => h.approve_request(ACTOR, &id),
                 Command::Deny { id, reason } => h.deny_request(ACTOR, &id, &reason),
+                Command::EndLiveShares { camera } => h
+                    .end_live_shares(ACTOR, camera.as_deref())
+                    .map(|ended| info!(ended, "mqtt: live shares ended")),
             })
             .await;
         match result {

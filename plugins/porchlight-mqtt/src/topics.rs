@@ -15,7 +15,7 @@ pub(crate) struct Topics {
 
 /// The camera entities' topic leaves (also the object ids' last part).
 #[cfg(test)]
-pub(crate) const CAMERA_LEAVES: [&str; 9] = [
+pub(crate) const CAMERA_LEAVES: [&str; 10] = [
     "snapshot",
     "online",
     "motion",
@@ -25,6 +25,7 @@ pub(crate) const CAMERA_LEAVES: [&str; 9] = [
     "oldest_footage_age",
     "recording",
     "sharing",
+    "live_share",
 ];
 
 impl Topics {
@@ -78,6 +79,12 @@ impl Topics {
         format!("{}/requests/deny/set", self.base)
     }
 
+    /// `<base>/live_shares/end/set`: `PRESS` ends every live share, a
+    /// camera name ends that camera's.
+    pub fn end_live_shares_set(&self) -> String {
+        format!("{}/live_shares/end/set", self.base)
+    }
+
     /// `<base>/requests/event`: one (non-retained) message per new request.
     pub fn request_event(&self) -> String {
         format!("{}/requests/event", self.base)
@@ -91,6 +98,7 @@ impl Topics {
             self.privacy_set(),
             self.approve_set(),
             self.deny_set(),
+            self.end_live_shares_set(),
             self.ha_status(),
         ]
     }

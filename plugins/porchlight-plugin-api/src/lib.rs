@@ -40,6 +40,9 @@ pub struct CameraState {
     pub sharing: String,
     /// Last motion state reported by the camera, if it reports motion.
     pub motion: Option<bool>,
+    /// A live share of this camera to the police relay is running.
+    #[serde(default)]
+    pub live_share_active: bool,
 }
 
 /// The hub (the Porchlight box itself).
@@ -118,4 +121,7 @@ pub trait Host: Send + Sync + 'static {
     fn set_recording(&self, actor: &str, camera: &str, on: bool) -> Result<(), CommandError>;
     fn approve_request(&self, actor: &str, id: &str) -> Result<(), CommandError>;
     fn deny_request(&self, actor: &str, id: &str, reason: &str) -> Result<(), CommandError>;
+    /// Ends every running live share to the relay, or only `camera`'s, at
+    /// once; returns how many were ended.
+    fn end_live_shares(&self, actor: &str, camera: Option<&str>) -> Result<usize, CommandError>;
 }

@@ -50,6 +50,7 @@ pub(super) struct RawPolicy {
     pub requests_per_agency_per_day: Option<Spanned<u32>>,
     pub approval_expiry: Option<Spanned<HumanDuration>>,
     pub download_expiry: Option<Spanned<HumanDuration>>,
+    pub live_share_max: Option<Spanned<HumanDuration>>,
 }
 
 /// `[relay]`: the agency-facing HTTPS listener (absent: relay disabled).
@@ -306,6 +307,7 @@ fn render_policy(out: &mut String, config: &Config) {
     );
     let _ = writeln!(out, "approval_expiry = {}", d(p.approval_expiry));
     let _ = writeln!(out, "download_expiry = {}", d(p.download_expiry));
+    let _ = writeln!(out, "live_share_max = {}", d(p.live_share_max));
     let _ = writeln!(out, "\n[relay]");
     match config.relay.listen {
         Some(listen) => {

@@ -38,6 +38,8 @@ pub struct PolicyConfig {
     pub requests_per_agency_per_day: u32,
     pub approval_expiry: Duration,
     pub download_expiry: Duration,
+    /// Longest a live share to the relay lasts before it ends by itself.
+    pub live_share_max: Duration,
 }
 
 /// `[relay]`, validated. `listen = None` means the relay is disabled.
@@ -286,6 +288,16 @@ pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyCo
             raw.download_expiry,
             3 * DAY,
             (MINUTE, 30 * DAY),
+            error,
+        )?
+        .0,
+        // Seconds are allowed so tests and demos can watch a share expire;
+        // an hour is the most any owner may grant.
+        live_share_max: duration_key(
+            "policy.live_share_max",
+            raw.live_share_max,
+            15 * MINUTE,
+            (Duration::from_secs(5), HOUR),
             error,
         )?
         .0,

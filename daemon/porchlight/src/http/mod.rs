@@ -6,6 +6,7 @@ mod controls;
 mod discovery;
 mod evidence;
 mod guard;
+mod live_shares;
 pub(crate) mod recordings;
 mod relay;
 mod requests;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub leaver: Arc<crate::relay::leave::Leaver>,
     /// Every camera's live feed (WebSocket/HLS live view).
     pub live: crate::live::LiveHub,
+    /// Live shares running to the relay (`/api/live-shares`).
+    pub live_shares: crate::live::LiveShares,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
@@ -83,6 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))
         .route("/api/requests/{id}/deny", post(requests::deny))
+        .route(
+            "/api/live-shares",
+            get(live_shares::list).delete(live_shares::end_all),
+        )
+        .route("/api/live-shares/{id}", delete(live_shares::end))
         .route("/api/discovery", get(discovery::list))
         .route("/api/discovery/{endpoint}/add", post(discovery::add))
         .with_state(Arc::new(state))

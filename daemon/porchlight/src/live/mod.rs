@@ -8,14 +8,17 @@
 //! in memory; one that falls behind the ring skips to the next keyframe
 //! instead of growing memory. See `docs/live.md`.
 
+pub mod cli;
 mod feed;
 pub mod http;
 mod muxer;
+pub mod share;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use feed::{LiveFeed, LiveFragment, LiveInit, Subscription, FEED_CAPACITY};
+pub use share::{EndReason, LiveShareInfo, LiveShares};
 
 /// Every camera's live feed, by camera name.
 #[derive(Clone, Default)]

@@ -58,6 +58,8 @@ pub struct Policy {
     pub approval_expiry: Duration,
     /// How long a download link stays valid.
     pub download_expiry: Duration,
+    /// Longest a live share lasts (`[policy] live_share_max`).
+    pub live_share_max: Duration,
     pub cameras: Vec<CameraPolicy>,
 }
 

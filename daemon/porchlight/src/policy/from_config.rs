@@ -31,6 +31,7 @@ impl Policy {
             },
             approval_expiry: p.approval_expiry,
             download_expiry: p.download_expiry,
+            live_share_max: p.live_share_max,
             cameras: config
                 .cameras
                 .iter()

@@ -25,7 +25,8 @@ pub enum SharingLevel {
     /// Emergency requests are served at once and the owner is told at once;
     /// other requests wait for the owner.
     EmergencyAuto,
-    /// As `emergency_auto`; a live share may follow (not implemented yet).
+    /// As `emergency_auto`; an emergency request may also get a live share
+    /// (see `policy::decide_live`).
     EmergencyLive,
 }
 

@@ -17,6 +17,7 @@ mod decide;
 mod from_config;
 mod geo;
 mod level;
+mod live;
 mod request;
 mod schedule;
 mod window;
@@ -26,6 +27,7 @@ pub use decide::{
 };
 pub use geo::GeoPoint;
 pub use level::{SharingLevel, UnknownSharingLevel};
+pub use live::{decide_live, LiveAsk, LiveRefusal};
 pub use request::{
     parse_request, validate, AgencyIdentity, FootageRequest, LegalBasis, LegalBasisKind, Officer,
     RequestError, RequestLimits, ValidatedRequest, WireWindow, MAX_ID_CHARS, MAX_NAMED_CAMERAS,

@@ -126,6 +126,7 @@ fn policy_and_center() -> impl Strategy<Value = (Policy, GeoPoint)> {
                 limits,
                 approval_expiry: Duration::from_secs(86_400),
                 download_expiry: Duration::from_secs(3 * 86_400),
+                live_share_max: Duration::from_secs(900),
                 cameras,
             };
             (policy, center)
@@ -488,6 +489,7 @@ proptest! {
                     limits: RequestLimits::default(),
                     approval_expiry: Duration::from_secs(60),
                     download_expiry: Duration::from_secs(60),
+                    live_share_max: Duration::from_secs(900),
                     cameras: vec![CameraPolicy {
                         location: Some(GeoPoint { lat: 0.0, lon: 0.0 }),
                         ..CameraPolicy::new("porch", SharingLevel::EmergencyLive)

@@ -32,6 +32,11 @@ pub fn router(state: Arc<RelayState>) -> Router {
         .route("/v1/requests", post(create_request))
         .route("/v1/requests/{id}", get(request_status))
         .route("/v1/requests/{id}/packages/{camera}", get(download))
+        .route("/v1/requests/{id}/live", post(super::live_share::start))
+        .route(
+            "/v1/requests/{id}/live/{camera}",
+            get(super::live_share::stream),
+        )
         .route("/v1/device", get(device))
         .fallback(not_found)
         .with_state(state)
@@ -41,14 +46,18 @@ pub fn router(state: Arc<RelayState>) -> Router {
 #[derive(Debug)]
 pub struct RelayError {
     status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(super) code: &'static str,
+    pub(super) message: String,
     field: Option<String>,
     retry_after_s: Option<u64>,
 }
 
 impl RelayError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> RelayError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> RelayError {
         RelayError {
             status,
             code,
@@ -122,7 +131,7 @@ impl From<RequestError> for RelayError {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> RelayError {
+pub(super) fn internal(error: impl std::fmt::Display) -> RelayError {
     tracing::error!(%error, "relay: internal error");
     RelayError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -134,10 +143,10 @@ fn internal(error: impl std::fmt::Display) -> RelayError {
 
 /// What a call was about, for the audit log.
 #[derive(Default)]
-struct Object {
-    request_id: Option<String>,
-    camera: Option<String>,
-    window: Option<TimeWindow>,
+pub(super) struct Object {
+    pub(super) request_id: Option<String>,
+    pub(super) camera: Option<String>,
+    pub(super) window: Option<TimeWindow>,
 }
 
 impl RelayState {
@@ -189,7 +198,7 @@ impl RelayState {
                 .any(|c| c.name == camera && c.level != policy::SharingLevel::Off)
     }
 
-    fn identity(caller: &Caller) -> Identity {
+    pub(super) fn identity(caller: &Caller) -> Identity {
         Identity::agency(
             &caller.identity.name,
             None,
@@ -198,7 +207,7 @@ impl RelayState {
     }
 
     /// The checks every call passes first: an enrolled agency, within its rate.
-    fn admit(&self, caller: &Caller) -> Result<(), RelayError> {
+    pub(super) fn admit(&self, caller: &Caller) -> Result<(), RelayError> {
         if !self.membership.is_member() {
             // Connections opened before the owner left end here.
             self.tokens
@@ -235,7 +244,13 @@ impl RelayState {
 
     /// Logs a refused call (throttled per certificate during floods; the
     /// rest are counted into a summary entry).
-    async fn audit_refusal(&self, caller: &Caller, what: &str, error: &RelayError, object: Object) {
+    pub(super) async fn audit_refusal(
+        &self,
+        caller: &Caller,
+        what: &str,
+        error: &RelayError,
+        object: Object,
+    ) {
         let Some(suppressed) = self.refusals.admit(&caller.identity.cert_fingerprint) else {
             return;
         };
@@ -265,7 +280,7 @@ impl RelayState {
         }
     }
 
-    async fn audit_ok(
+    pub(super) async fn audit_ok(
         &self,
         caller: &Caller,
         kind: EventType,
@@ -551,7 +566,7 @@ async fn request_status(
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     id.len() == 24
         && id.starts_with("req_")
         && id[4..]
@@ -561,7 +576,7 @@ fn valid_id(id: &str) -> bool {
 
 /// The request `id`, if it exists and belongs to the calling agency; other
 /// agencies' requests look exactly like missing ones.
-async fn own_request(
+pub(super) async fn own_request(
     state: &RelayState,
     caller: &Caller,
     id: &str,
@@ -726,8 +741,8 @@ fn agency_reason(camera: &StoredCamera) -> Option<String> {
 // ---------------------------------------------------------------- download
 
 #[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
+pub(super) struct TokenQuery {
+    pub(super) token: Option<String>,
 }
 
 async fn download(

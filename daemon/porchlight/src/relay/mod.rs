@@ -10,6 +10,7 @@ mod delivery;
 pub mod enrolment;
 pub mod leave;
 pub mod listener;
+mod live_share;
 pub mod membership;
 pub mod registry;
 pub mod throttle;
@@ -43,6 +44,9 @@ pub struct RelayState {
     pub max_clip_us: i64,
     /// Off once the owner leaves: every call is refused.
     pub membership: membership::Membership,
+    /// Every camera's live feed, and the live shares running to the relay.
+    pub live: crate::live::LiveHub,
+    pub live_shares: crate::live::LiveShares,
     rate: throttle::RateLimiter,
     /// Shared by the listener (failed handshakes, per address) and the API
     /// (refused calls, per certificate).
@@ -63,6 +67,7 @@ impl RelayState {
         evidence: Arc<EvidenceSettings>,
         membership: membership::Membership,
     ) -> RelayState {
+        let live_shares = crate::live::LiveShares::new(audit.clone(), requests.bus.clone());
         RelayState {
             policy,
             requests,
@@ -71,12 +76,22 @@ impl RelayState {
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
             membership,
+            live: crate::live::LiveHub::default(),
+            live_shares,
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
             preparing: Arc::new(Mutex::new(HashSet::new())),
             intake: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Serves live shares of these feeds, tracked in `shares` (without it
+    /// there are no feeds and every live share reads `not_available`).
+    pub fn with_live(mut self, hub: crate::live::LiveHub, shares: crate::live::LiveShares) -> Self {
+        self.live = hub;
+        self.live_shares = shares;
+        self
     }
 
     fn preparing_handle(&self) -> Arc<Mutex<HashSet<PackageKey>>> {

@@ -70,6 +70,7 @@ fn policy(cameras: Vec<CameraPolicy>) -> Policy {
         limits: RequestLimits::default(),
         approval_expiry: DAY,
         download_expiry: 3 * DAY,
+        live_share_max: Duration::from_secs(900),
         cameras,
     }
 }

@@ -354,6 +354,7 @@ pub fn camera(name: &str) -> CameraState {
         oldest_footage_age_s: Some(86_400),
         sharing: "registered".into(),
         motion: Some(false),
+        live_share_active: false,
     }
 }
 
@@ -468,6 +469,24 @@ impl Host for FakeHost {
     fn deny_request(&self, actor: &str, id: &str, reason: &str) -> Result<(), CommandError> {
         self.record(format!("deny {id} ({reason}) by {actor}"));
         self.answer(id, "denied")
+    }
+    fn end_live_shares(&self, actor: &str, camera: Option<&str>) -> Result<usize, CommandError> {
+        self.record(format!("end live shares {camera:?} by {actor}"));
+        let mut ended = 0;
+        let cameras: Vec<CameraState> = {
+            let mut state = self.state.lock().unwrap();
+            for c in state.1.iter_mut() {
+                if c.live_share_active && camera.is_none_or(|name| name == c.name) {
+                    c.live_share_active = false;
+                    ended += 1;
+                }
+            }
+            state.1.clone()
+        };
+        for c in cameras {
+            self.emit(HostEvent::Camera(c));
+        }
+        Ok(ended)
     }
 }
 

@@ -40,6 +40,7 @@ fn policy(cameras: Vec<CameraPolicy>) -> Policy {
         limits: RequestLimits::default(),
         approval_expiry: Duration::from_secs(86_400),
         download_expiry: Duration::from_secs(3 * 86_400),
+        live_share_max: Duration::from_secs(900),
         cameras,
     }
 }
