@@ -31,6 +31,7 @@ packages=(
   mosquitto mosquitto-clients              # a real MQTT broker (and mosquitto_sub/pub) for the Home Assistant tests
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang pkg-config   # the ffmpeg feature
   debootstrap dpkg-dev                     # the .deb: built (dpkg-shlibdeps), installed into a throwaway Debian root
+  g++                                      # cargo fuzz builds libFuzzer (C++)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -64,6 +65,12 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (unit, integration against simcam, GStreamer, ffprobe, crash, disk full)"
 cargo test --workspace --all-features --locked
+
+step "fuzz (brief): every cargo fuzz target, ${PORCHLIGHT_FUZZ_SECONDS:-20} s each"
+# Installs cargo-fuzz only when absent; any crash, hang or memory blow-up
+# fails the suite. Unoptimised (--dev) so the cold build fits on 2 cores;
+# the long optimised run is scripts/fuzz.sh (docs/fuzzing.md).
+PORCHLIGHT_FUZZ_BUILD="${PORCHLIGHT_FUZZ_BUILD:---dev}" scripts/fuzz.sh "${PORCHLIGHT_FUZZ_SECONDS:-20}"
 
 step "systemd unit verifies"
 unit_dir="$(mktemp -d)"

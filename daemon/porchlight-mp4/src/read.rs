@@ -46,8 +46,10 @@ pub struct BoxHeader {
 }
 
 impl BoxHeader {
+    /// Where the box ends; saturates, so a 64-bit size from a damaged file
+    /// lands past any real file length instead of wrapping to a small one.
     pub fn end(&self) -> u64 {
-        self.offset + self.size
+        self.offset.saturating_add(self.size)
     }
 
     fn type_name(&self) -> String {
@@ -159,7 +161,7 @@ pub(crate) fn children(
         let offset = base_offset + pos as u64;
         let header = parse_header(&body[pos..], offset)?
             .ok_or_else(|| malformed(offset, "truncated child box header"))?;
-        let end = pos as u64 + header.size;
+        let end = (pos as u64).saturating_add(header.size);
         if end > body.len() as u64 {
             return Err(malformed(
                 offset,
@@ -351,6 +353,9 @@ pub fn parse_moof(moof_bytes: &[u8], moof_offset_in_file: u64) -> Result<Fragmen
     let sequence_number = c.u32()?;
 
     let mut tracks = Vec::new();
+    // Samples without per-sample fields take no bytes, so the moof's size
+    // does not bound them: cap them across all the moof's runs.
+    let mut total_samples = 0u32;
     for (traf_h, traf) in kids.iter().filter(|(h, _)| &h.box_type == b"traf") {
         let traf_kids = children(traf, 0, traf_h.offset + u64::from(traf_h.header_len))?;
         let (tfhd_h, tfhd) = find(&traf_kids, b"tfhd").ok_or(Mp4Error::Missing("tfhd"))?;
@@ -379,10 +384,11 @@ pub fn parse_moof(moof_bytes: &[u8], moof_offset_in_file: u64) -> Result<Fragmen
         let mut c = Cursor::new(trun, trun_h.offset);
         let (_, flags) = c.version_flags()?;
         let count = c.u32()?;
-        if count > MAX_SAMPLES {
+        total_samples = total_samples.saturating_add(count);
+        if total_samples > MAX_SAMPLES {
             return Err(malformed(
                 trun_h.offset,
-                format!("trun declares {count} samples"),
+                format!("moof declares over {MAX_SAMPLES} samples"),
             ));
         }
         let data_offset = if flags & 0x001 != 0 {

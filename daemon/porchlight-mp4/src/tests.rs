@@ -283,3 +283,87 @@ fn damaged_seals_are_errors_not_panics() {
         let _ = read_seal(std::io::Cursor::new(&damaged[..len]), len as u64);
     }
 }
+
+/// Found by the fmp4_recovery fuzzer: a 64-bit box size near `u64::MAX`
+/// made a box's end wrap around (a panic in debug builds; in release, a
+/// box "ending" before it starts, which recovery could take as a fragment).
+#[test]
+fn huge_64_bit_box_sizes_never_wrap() {
+    let huge_box = |box_type: &[u8; 4]| {
+        let mut b = b"\0\0\0\x01".to_vec();
+        b.extend_from_slice(box_type);
+        b.extend_from_slice(&u64::MAX.to_be_bytes());
+        b
+    };
+    // The fuzzer's input: an ftyp, then a box claiming u64::MAX bytes.
+    let mut file = Vec::new();
+    boxes::write_box(&mut file, b"ftyp", |out| out.extend_from_slice(&[0; 24]));
+    file.extend_from_slice(&huge_box(b"moov"));
+    assert!(scan_segment(std::io::Cursor::new(&file), file.len() as u64).is_err());
+
+    // After a whole init and fragment: a huge moof, or a moof and a huge mdat.
+    let (whole, ends) = segment(1);
+    for tail in [huge_box(b"moof"), {
+        let mut t = whole[ends[0] as usize..ends[1] as usize].to_vec();
+        let moof_len = u32::from_be_bytes([t[0], t[1], t[2], t[3]]) as usize;
+        t.truncate(moof_len);
+        t.extend_from_slice(&huge_box(b"mdat"));
+        t
+    }] {
+        let mut file = whole.clone();
+        file.extend_from_slice(&tail);
+        let scan = scan_segment(std::io::Cursor::new(&file), file.len() as u64).expect("scan");
+        assert_eq!(scan.fragments.len(), 1);
+        assert_eq!(scan.valid_len, ends[1]);
+    }
+
+    // A child box inside the moov.
+    let mut moov = Vec::new();
+    boxes::write_box(&mut moov, b"moov", |out| {
+        out.extend_from_slice(&huge_box(b"trak"))
+    });
+    assert!(parse_init(&moov).is_err());
+}
+
+/// Samples with no per-sample fields take no bytes, so only a cap on the
+/// moof's total stops a few hundred bytes from asking for gigabytes.
+#[test]
+fn samples_are_capped_per_moof_not_only_per_run() {
+    let traf = |track_id: u32, count: u32| {
+        let mut t = Vec::new();
+        boxes::write_box(&mut t, b"traf", |out| {
+            boxes::write_box(out, b"tfhd", |b| {
+                b.extend_from_slice(&[0; 4]);
+                b.extend_from_slice(&track_id.to_be_bytes());
+            });
+            boxes::write_box(out, b"tfdt", |b| b.extend_from_slice(&[0; 8]));
+            boxes::write_box(out, b"trun", |b| {
+                b.extend_from_slice(&[0; 4]);
+                b.extend_from_slice(&count.to_be_bytes());
+            });
+        });
+        t
+    };
+    let moof = |trafs: &[Vec<u8>]| {
+        let mut m = Vec::new();
+        boxes::write_box(&mut m, b"moof", |out| {
+            boxes::write_box(out, b"mfhd", |b| {
+                b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1])
+            });
+            trafs.iter().for_each(|t| out.extend_from_slice(t));
+        });
+        m
+    };
+    let one = moof(&[traf(1, 1_000_000)]);
+    assert_eq!(
+        parse_moof(&one, 0).expect("at the cap").tracks[0]
+            .samples
+            .len(),
+        1_000_000
+    );
+    let many: Vec<Vec<u8>> = (1..=50).map(|id| traf(id, 1_000_000)).collect();
+    assert!(matches!(
+        parse_moof(&moof(&many), 0),
+        Err(Mp4Error::Malformed { .. })
+    ));
+}

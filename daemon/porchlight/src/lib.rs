@@ -14,6 +14,9 @@ pub mod events;
 pub mod evidence;
 pub mod export;
 pub mod fill;
+/// Entry points for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod ingest;

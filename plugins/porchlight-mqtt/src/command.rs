@@ -8,15 +8,15 @@ use serde::Deserialize;
 use crate::topics::Topics;
 
 /// The reason given to the daemon when a deny carries none.
-pub(crate) const DEFAULT_DENY_REASON: &str = "denied from Home Assistant";
+pub const DEFAULT_DENY_REASON: &str = "denied from Home Assistant";
 /// Longest deny reason accepted.
-pub(crate) const MAX_REASON_CHARS: usize = 500;
+pub const MAX_REASON_CHARS: usize = 500;
 /// Longest request id accepted (the daemon's are `req_` + 20 hex digits).
-pub(crate) const MAX_ID_CHARS: usize = 64;
+pub const MAX_ID_CHARS: usize = 64;
 
 /// An owner's command, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Command {
+pub enum Command {
     Sharing {
         camera: String,
         level: String,
@@ -41,7 +41,7 @@ pub(crate) enum Command {
 
 /// What an incoming message is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// A well-formed command for the Host.
     Command(Command),
     /// Home Assistant came online (birth message): re-send discovery.
@@ -52,7 +52,7 @@ pub(crate) enum Incoming {
 }
 
 /// Parses one message. `Err` names the problem (for the log).
-pub(crate) fn parse(
+pub fn parse(
     topics: &Topics,
     topic: &str,
     payload: &[u8],

@@ -14,6 +14,15 @@ mod command;
 mod discovery;
 mod topics;
 
+/// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::command::{
+        parse, Command, Incoming, DEFAULT_DENY_REASON, MAX_ID_CHARS, MAX_REASON_CHARS,
+    };
+    pub use crate::topics::Topics;
+}
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 /// Topics for one base topic and discovery prefix.
 #[derive(Clone, Debug)]
-pub(crate) struct Topics {
+pub struct Topics {
     /// `porchlight` (no trailing `/`).
     pub base: String,
     /// `homeassistant` (no trailing `/`).

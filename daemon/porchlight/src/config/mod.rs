@@ -227,8 +227,7 @@ impl Config {
     /// Parses config text; relative `password_file` paths resolve against
     /// `base_dir` (the config file's directory).
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Config, ConfigError> {
-        let raw = raw::parse(text)?;
-        validate(raw, text, base_dir, &|name| std::env::var(name).ok())
+        parse_with_env(text, base_dir, &|name| std::env::var(name).ok())
     }
 
     /// The effective configuration as TOML, with secrets masked, for
@@ -236,6 +235,16 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         raw::render_effective(self)
     }
+}
+
+/// [`Config::parse`] with the environment lookup given (tests, fuzzing).
+pub(crate) fn parse_with_env(
+    text: &str,
+    base_dir: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let raw = raw::parse(text)?;
+    validate(raw, text, base_dir, env)
 }
 
 fn validate(

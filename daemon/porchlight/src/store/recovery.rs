@@ -309,23 +309,14 @@ fn check_segment(
         "UPDATE segments SET frames = 0, bytes = init_len, end_utc_us = start_utc_us, open = 0 WHERE id = ?",
         [segment.id],
     )?;
-    for (i, found) in scan.fragments.iter().enumerate() {
-        let start_utc_us =
-            segment.start_utc_us + ticks_to_us(found.video_decode_time, segment.video_timescale);
-        insert_fragment(
-            &tx,
-            &FragmentRow {
-                segment_id: segment.id,
-                seq: (i + 1) as u32,
-                file_offset: found.offset,
-                length: found.length,
-                start_utc_us,
-                duration_us: ticks_to_us(found.video_duration, segment.video_timescale),
-                media_start: found.video_decode_time,
-                frames: found.video_samples,
-                starts_with_key: found.starts_with_sync,
-            },
-        )?;
+    let rows = fragment_rows(
+        segment.id,
+        segment.start_utc_us,
+        segment.video_timescale,
+        &scan.fragments,
+    );
+    for row in &rows {
+        insert_fragment(&tx, row)?;
     }
     if scan.fragments.is_empty() {
         tx.execute("DELETE FROM segments WHERE id = ?", [segment.id])?;
@@ -344,8 +335,38 @@ fn check_segment(
     Ok(())
 }
 
+/// The index rows for the fragments a scan found in a segment file (the
+/// file is the truth). Times come from the file's decode times, which a
+/// damaged or hostile file can make huge: they saturate rather than wrap.
+pub(crate) fn fragment_rows(
+    segment_id: i64,
+    segment_start_utc_us: i64,
+    video_timescale: u32,
+    fragments: &[porchlight_mp4::ScannedFragment],
+) -> Vec<FragmentRow> {
+    fragments
+        .iter()
+        .enumerate()
+        .map(|(i, found)| FragmentRow {
+            segment_id,
+            seq: (i + 1) as u32,
+            file_offset: found.offset,
+            length: found.length,
+            start_utc_us: segment_start_utc_us
+                .saturating_add(ticks_to_us(found.video_decode_time, video_timescale)),
+            duration_us: ticks_to_us(found.video_duration, video_timescale),
+            media_start: found.video_decode_time,
+            frames: found.video_samples,
+            starts_with_key: found.starts_with_sync,
+        })
+        .collect()
+}
+
+/// Ticks to microseconds, saturating at `i64::MAX` (a `u64` of ticks at a
+/// small timescale does not fit).
 fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
-    (u128::from(ticks) * 1_000_000 / u128::from(timescale.max(1))) as i64
+    let us = u128::from(ticks) * 1_000_000 / u128::from(timescale.max(1));
+    i64::try_from(us).unwrap_or(i64::MAX)
 }
 
 fn forget_segment(conn: &Connection, id: i64) -> rusqlite::Result<()> {
@@ -401,4 +422,53 @@ fn find_orphans(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fragment(offset: u64, decode_time: u64, duration: u64) -> porchlight_mp4::ScannedFragment {
+        porchlight_mp4::ScannedFragment {
+            offset,
+            length: 100,
+            sequence_number: 1,
+            video_decode_time: decode_time,
+            video_duration: duration,
+            video_samples: 30,
+            audio_samples: 0,
+            starts_with_sync: true,
+        }
+    }
+
+    #[test]
+    fn rows_follow_the_file_and_start_at_the_segment() {
+        let start = 1_795_521_600_000_000;
+        let rows = fragment_rows(
+            3,
+            start,
+            90_000,
+            &[fragment(800, 0, 90_000), fragment(900, 90_000, 45_000)],
+        );
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].seq, rows[1].seq), (1, 2));
+        assert_eq!(rows[0].start_utc_us, start);
+        assert_eq!(rows[1].start_utc_us, start + 1_000_000);
+        assert_eq!(rows[1].duration_us, 500_000);
+        assert_eq!(rows[1].file_offset, 900);
+    }
+
+    /// A damaged file's decode time (at any timescale) used to overflow
+    /// `i64`: a wrapped, even negative, start time in release builds, a
+    /// panic in debug builds. The fmp4_recovery fuzz target checks this.
+    #[test]
+    fn huge_decode_times_saturate_instead_of_wrapping() {
+        let start = 1_795_521_600_000_000;
+        for timescale in [1, 90_000] {
+            let rows = fragment_rows(3, start, timescale, &[fragment(800, u64::MAX, u64::MAX)]);
+            assert_eq!(rows[0].start_utc_us, i64::MAX);
+            assert!(rows[0].duration_us > 0);
+            assert!(rows[0].start_utc_us >= start);
+        }
+    }
 }
