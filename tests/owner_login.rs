@@ -60,7 +60,11 @@ fn login(http: SocketAddr, user: &str, password: &str) -> (u16, String, String) 
 /// The `porchlight_session=...` pair from a login answer.
 fn session_cookie(head: &str) -> String {
     let set = header_value(head, "set-cookie").expect("Set-Cookie");
-    set.split(';').next().expect("cookie pair").trim().to_string()
+    set.split(';')
+        .next()
+        .expect("cookie pair")
+        .trim()
+        .to_string()
 }
 
 fn audit_events(http: SocketAddr, cookie: &str) -> Vec<Value> {
@@ -72,10 +76,7 @@ fn audit_events(http: SocketAddr, cookie: &str) -> Vec<Value> {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    json(&body)["entries"]
-        .as_array()
-        .expect("entries")
-        .to_vec()
+    json(&body)["entries"].as_array().expect("entries").to_vec()
 }
 
 #[test]
@@ -149,10 +150,18 @@ fn after_user_add_everything_needs_a_login() {
 
     // Without a session: API calls 401 (JSON naming what to do), pages go
     // to the login page, health stays open.
-    for api in ["/api/cameras", "/api/audit", "/api/settings", "/api/requests"] {
+    for api in [
+        "/api/cameras",
+        "/api/audit",
+        "/api/settings",
+        "/api/requests",
+    ] {
         let (status, _, body) = http_request(http, "GET", api, &[], None);
         assert_eq!(status, 401, "{api}: {body}");
-        assert!(json(&body)["error"].as_str().unwrap_or_default().contains("log in"));
+        assert!(json(&body)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("log in"));
     }
     let (status, _, body) = http_request(http, "PUT", "/api/privacy", &[], Some(r#"{"on":true}"#));
     assert_eq!(status, 401, "{body}");
@@ -166,7 +175,10 @@ fn after_user_add_everything_needs_a_login() {
     assert_eq!(status, 200);
     let (status, _, page) = http_request(http, "GET", "/login", &[], None);
     assert_eq!(status, 200);
-    assert!(page.contains("/api/login"), "the login page posts to /api/login");
+    assert!(
+        page.contains("/api/login"),
+        "the login page posts to /api/login"
+    );
     let (_, _, body) = http_request(http, "GET", "/api/session", &[], None);
     assert_eq!(json(&body)["mode"], "accounts");
 
@@ -184,7 +196,10 @@ fn after_user_add_everything_needs_a_login() {
     }
     assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
     let cookie = session_cookie(&head);
-    let csrf = json(&body)["csrf_token"].as_str().expect("csrf").to_string();
+    let csrf = json(&body)["csrf_token"]
+        .as_str()
+        .expect("csrf")
+        .to_string();
     let (status, _, body) = http_request(http, "GET", "/api/cameras", &[("Cookie", &cookie)], None);
     assert_eq!(status, 200, "{body}");
     let (_, _, body) = http_request(http, "GET", "/api/session", &[("Cookie", &cookie)], None);
@@ -201,7 +216,9 @@ fn after_user_add_everything_needs_a_login() {
         Some(&serde_json::json!({ "user": "alice", "password": PASSWORD }).to_string()),
     );
     assert_eq!(status, 200);
-    assert!(header_value(&head, "set-cookie").unwrap_or_default().contains("; Secure"));
+    assert!(header_value(&head, "set-cookie")
+        .unwrap_or_default()
+        .contains("; Secure"));
 
     // A change with the cookie needs the session's CSRF token.
     let privacy = Some(r#"{"on":true}"#);
@@ -244,6 +261,22 @@ fn after_user_add_everything_needs_a_login() {
         .rfind(|e| e["event"] == "policy_change")
         .expect("privacy change audited");
     assert_eq!(change["identity"]["owner_user"], "alice", "{change}");
+
+    // Alice denies a police request: the denial names her.
+    let id = police_request(&dir.path().join("data"));
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        &format!("/api/requests/{id}/deny"),
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(r#"{"reason":"not without a warrant"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let denial = audit_events(http, &cookie)
+        .into_iter()
+        .find(|e| e["event"] == "denial" && e["object"]["request_id"] == id.as_str())
+        .expect("denial audited");
+    assert_eq!(denial["identity"]["owner_user"], "alice", "{denial}");
 
     // The CLI on this box goes through the daemon with its token.
     let (code, out, err) = porchlight(&["requests", "list", "--config", path(&config_path)]);
@@ -299,6 +332,67 @@ fn after_user_add_everything_needs_a_login() {
     let (status, _, _) = http_request(http, "GET", "/api/cameras", &[], None);
     assert_eq!(status, 200);
     daemon.stop();
+}
+
+/// A police request waiting for the owner, recorded the way the relay
+/// records one (requests.db is shared with the running daemon).
+fn police_request(data_dir: &Path) -> String {
+    use porchlight::policy::{
+        decide, parse_request, validate, AgencyIdentity, CameraPolicy, GeoPoint, Policy,
+        RequestHistory, RequestLimits, SharingLevel,
+    };
+    let now = porchlight::time::now_utc_us();
+    let hour = 3_600_000_000;
+    let from = porchlight::time::format_utc_us((now / 1_000_000) * 1_000_000 - 2 * hour);
+    let to = porchlight::time::format_utc_us((now / 1_000_000) * 1_000_000 - hour);
+    let body = serde_json::json!({
+        "agency": "Dallas Police Department",
+        "officer": { "name": "Sgt. A. Rivera", "badge": "D-4471" },
+        "case_id": "24-0117",
+        "incident_type": "burglary",
+        "legal_basis": "consent",
+        "location": { "lat": 32.7767, "lon": -96.797 },
+        "radius_m": 250,
+        "window": { "from": from, "to": to },
+        "reason": "Break-in reported on the street."
+    });
+    let agency = AgencyIdentity {
+        name: "Dallas Police Department".into(),
+        cert_fingerprint: "ab".repeat(32),
+    };
+    let request = validate(
+        parse_request(body.to_string().as_bytes()).expect("parses"),
+        &agency,
+        &RequestLimits::default(),
+        now,
+    )
+    .expect("valid");
+    let policy = Policy {
+        privacy: false,
+        timezone: jiff::tz::TimeZone::UTC,
+        max_clip: std::time::Duration::from_secs(12 * 3600),
+        limits: RequestLimits::default(),
+        approval_expiry: std::time::Duration::from_secs(86_400),
+        download_expiry: std::time::Duration::from_secs(86_400),
+        cameras: vec![CameraPolicy {
+            location: Some(GeoPoint {
+                lat: 32.7768,
+                lon: -96.797,
+            }),
+            ..CameraPolicy::new("porch", SharingLevel::OnRequest)
+        }],
+    };
+    let decision = decide(&policy, &request, &RequestHistory::default(), now);
+    porchlight::requests::RequestStore::open(data_dir)
+        .expect("requests.db")
+        .record(
+            &request,
+            &decision,
+            now,
+            std::time::Duration::from_secs(86_400),
+        )
+        .expect("record")
+        .id
 }
 
 /// The audit log as `porchlight audit show` prints it (the daemon holds the
@@ -424,7 +518,11 @@ fn the_browser_logs_in_and_lands_on_the_page_it_asked_for() {
         "{seen}"
     );
     assert_eq!(seen["errorShown"], "wrong user name or password", "{seen}");
-    assert_eq!(seen["finalUrl"], format!("{base}/live?camera=porch"), "{seen}");
+    assert_eq!(
+        seen["finalUrl"],
+        format!("{base}/live?camera=porch"),
+        "{seen}"
+    );
     assert_eq!(seen["session"]["user"], "alice", "{seen}");
     assert_eq!(seen["cookieVisibleToScript"], false, "{seen}");
     daemon.stop();

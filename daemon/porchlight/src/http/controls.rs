@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
 use super::AppState;
-use super::auth::OwnerUser;
 use crate::controls::{Actor, Channel, ControlError};
 use crate::policy::SharingLevel;
 
@@ -83,10 +83,7 @@ pub async fn sharing(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Sharing { level } = parse_body(&body)?;
-    apply(&state, move |c| {
-        c.set_sharing(api(owner), &camera, level)
-    })
-    .await
+    apply(&state, move |c| c.set_sharing(api(owner), &camera, level)).await
 }
 
 /// `PUT /api/cameras/{camera}/recording` with `{"on": false}`.
@@ -97,8 +94,5 @@ pub async fn recording(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let OnOff { on } = parse_body(&body)?;
-    apply(&state, move |c| {
-        c.set_recording(api(owner), &camera, on)
-    })
-    .await
+    apply(&state, move |c| c.set_recording(api(owner), &camera, on)).await
 }

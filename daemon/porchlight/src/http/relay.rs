@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
-use super::auth::OwnerUser;
 use super::AppState;
 
 /// Longest the owner may ask a leave to wait for the relay's confirmation.

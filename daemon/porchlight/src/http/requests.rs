@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::recordings::{query_or_error, ApiError};
 use super::auth::OwnerUser;
+use super::recordings::{query_or_error, ApiError};
 use super::AppState;
 use crate::policy::TimeWindow;
 use crate::requests::{is_request_id, ErrorKind, RequestState, ServiceError, StoredRequest};

@@ -229,12 +229,7 @@ fn count_files(dir: &std::path::Path) -> usize {
 /// holds the audit log and the relay listener), else on the files.
 pub fn run_cli(config: &Config, wait: Duration) -> anyhow::Result<serde_json::Value> {
     let body = json!({ "wait_s": wait.as_secs().max(1) });
-    match crate::requests::cli::call_daemon(
-        config,
-        "POST",
-        "/api/relay/leave",
-        Some(&body),
-    )? {
+    match crate::requests::cli::call_daemon(config, "POST", "/api/relay/leave", Some(&body))? {
         Some((200 | 202, answer)) => Ok(answer),
         Some((status, answer)) => anyhow::bail!(
             "{} (daemon answered {status})",

@@ -111,10 +111,7 @@ impl AccountStore {
     }
 
     pub fn get(&self, name: &str) -> Option<Account> {
-        self.accounts()
-            .ok()?
-            .into_iter()
-            .find(|a| a.name == name)
+        self.accounts().ok()?.into_iter().find(|a| a.name == name)
     }
 
     fn read(&self) -> Result<Vec<Account>, AccountError> {
@@ -304,7 +301,10 @@ mod tests {
         assert!(store.verify("alice", "a new passphrase").is_some());
         store.remove("alice").unwrap();
         assert!(!store.any());
-        assert!(matches!(store.remove("alice"), Err(AccountError::Unknown(_))));
+        assert!(matches!(
+            store.remove("alice"),
+            Err(AccountError::Unknown(_))
+        ));
     }
 
     #[test]
@@ -327,7 +327,11 @@ mod tests {
         std::fs::write(dir.path().join(ACCOUNTS_FILE), "not json").unwrap();
         let store = AccountStore::new(dir.path());
         assert!(store.any());
-        assert!(store.accounts().unwrap_err().to_string().contains("not valid"));
+        assert!(store
+            .accounts()
+            .unwrap_err()
+            .to_string()
+            .contains("not valid"));
     }
 
     #[test]

@@ -82,9 +82,7 @@ pub fn run(data_dir: &Path, action: UserAction<'_>) -> anyhow::Result<String> {
             }
             let password = read_password(password_file, name)?;
             store.set_password(name, &password)?;
-            Ok(format!(
-                "new password set for `{name}` (its sessions end)"
-            ))
+            Ok(format!("new password set for `{name}` (its sessions end)"))
         }
     }
 }

@@ -69,7 +69,8 @@ impl LoginLimiter {
             entry.last = now;
             if entry.count >= FREE_FAILURES {
                 let doublings = (entry.count - FREE_FAILURES).min(10);
-                entry.blocked_until = Some(now + (FIRST_WAIT * 2u32.pow(doublings)).min(LONGEST_WAIT));
+                entry.blocked_until =
+                    Some(now + (FIRST_WAIT * 2u32.pow(doublings)).min(LONGEST_WAIT));
             }
         }
     }

@@ -100,11 +100,7 @@ pub struct Auth {
 impl Auth {
     /// Writes a fresh CLI token and, with no account yet, makes the setup
     /// token and logs it. Call [`refusal`] first.
-    pub fn start(
-        data_dir: &Path,
-        bind: SocketAddr,
-        audit: AuditLog,
-    ) -> anyhow::Result<Arc<Auth>> {
+    pub fn start(data_dir: &Path, bind: SocketAddr, audit: AuditLog) -> anyhow::Result<Arc<Auth>> {
         let accounts = AccountStore::new(data_dir);
         if let Err(e) = accounts.accounts() {
             anyhow::bail!("{e} (fix or remove it; `porchlight user add` makes a new one)");
@@ -209,7 +205,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OwnerUser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<OwnerUser>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<OwnerUser>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -322,7 +322,9 @@ pub async fn require_owner(
                 );
             }
         }
-        request.extensions_mut().insert(OwnerUser(Some(session.user)));
+        request
+            .extensions_mut()
+            .insert(OwnerUser(Some(session.user)));
         return next.run(request).await;
     }
     let mode = auth.mode();

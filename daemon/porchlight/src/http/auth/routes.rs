@@ -69,12 +69,12 @@ struct SetupBody {
     password: String,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error_response(
+        Box::new(error_response(
             StatusCode::BAD_REQUEST,
             format!("the body is not what this endpoint takes: {e}"),
-        )
+        ))
     })
 }
 
@@ -137,7 +137,7 @@ async fn login(
 ) -> Response {
     let body: LoginBody = match parse(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let ip = client_ip((&headers, peer.as_ref()));
     // The name as typed, bounded (it goes into the audit log).
@@ -227,7 +227,7 @@ async fn setup(
 ) -> Response {
     let body: SetupBody = match parse(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let ip = client_ip((&headers, peer.as_ref()));
     let keys = vec![format!("ip:{ip}")];

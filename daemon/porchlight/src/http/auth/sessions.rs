@@ -64,11 +64,7 @@ impl Sessions {
         let mut map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, s| alive(s, now));
         if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k)
-            {
+            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
                 map.remove(&oldest);
             }
         }
@@ -116,7 +112,9 @@ mod tests {
         assert_eq!(sessions.lookup(&id, |_| true).unwrap().user, "alice");
         assert!(sessions.lookup("not-an-id", |_| true).is_none());
         // An account that changed password ends it.
-        assert!(sessions.lookup(&id, |s| s.account_changed_us == 2).is_none());
+        assert!(sessions
+            .lookup(&id, |s| s.account_changed_us == 2)
+            .is_none());
         assert!(sessions.lookup(&id, |_| true).is_none());
         let (id, _) = sessions.create("alice", 1);
         assert!(sessions.remove(&id));
