@@ -786,3 +786,73 @@ impl Drop for Mosquitto {
         let _ = self.child.wait();
     }
 }
+
+/// Any request with extra headers and an optional body over a plain TCP
+/// socket; returns (status, response head, body). For login, cookies and
+/// CSRF headers.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if header_value(head, "transfer-encoding").is_some() {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+/// Opens `http://{http}{page}` in headless Chromium: it is sent to the
+/// login page, which it fills in (first with `wrong_password`, then with
+/// `password`); returns where it landed and what it saw (`finalUrl`,
+/// `errorShown`, `session`, `cookieVisibleToScript`, `loginUrl`).
+pub fn login_in_chromium(
+    http: SocketAddr,
+    page: &str,
+    user: &str,
+    wrong_password: &str,
+    password: &str,
+) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/login.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .arg(format!("http://{http}{page}"))
+        .args([user, wrong_password, password])
+        .output()
+        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}

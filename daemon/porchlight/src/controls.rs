@@ -77,6 +77,22 @@ impl Channel {
     }
 }
 
+/// Who flipped a switch: the channel, and the owner account when logged in.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub channel: Channel,
+    pub user: Option<String>,
+}
+
+impl From<Channel> for Actor {
+    fn from(channel: Channel) -> Actor {
+        Actor {
+            channel,
+            user: None,
+        }
+    }
+}
+
 /// One camera's switches as they stand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CameraSwitches {
@@ -154,7 +170,7 @@ impl Controls {
         }
     }
 
-    pub fn set_privacy(&self, channel: Channel, on: bool) -> Result<(), ControlError> {
+    pub fn set_privacy(&self, channel: impl Into<Actor>, on: bool) -> Result<(), ControlError> {
         self.change(
             channel,
             "privacy",
@@ -165,7 +181,7 @@ impl Controls {
 
     pub fn set_sharing(
         &self,
-        channel: Channel,
+        channel: impl Into<Actor>,
         camera: &str,
         level: SharingLevel,
     ) -> Result<(), ControlError> {
@@ -182,7 +198,7 @@ impl Controls {
 
     pub fn set_recording(
         &self,
-        channel: Channel,
+        channel: impl Into<Actor>,
         camera: &str,
         on: bool,
     ) -> Result<(), ControlError> {
@@ -216,7 +232,7 @@ impl Controls {
     /// Applies `edit`, saves, updates the live policy, logs and announces.
     fn change(
         &self,
-        channel: Channel,
+        actor: impl Into<Actor>,
         what: &str,
         details: serde_json::Value,
         edit: impl FnOnce(&mut OwnerSettings),
@@ -233,10 +249,11 @@ impl Controls {
         let after = self.switches();
         // The snapshot the start-up check compares with follows too.
         let _ = crate::relay::enrolment::remember_policy(&self.path_dir(), &self.policy.current());
+        let actor = actor.into();
         let event = AuditEvent::new(
-            channel.component(),
+            actor.channel.component(),
             EventType::PolicyChange,
-            Identity::owner(None),
+            Identity::owner(actor.user.as_deref()),
         )
         .outcome(Outcome::ok())
         .details(

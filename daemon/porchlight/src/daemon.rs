@@ -31,6 +31,12 @@ pub async fn run(
     config: Config,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Exit> {
+    // An owner API open to the network without any login: refuse at once.
+    if let Some(refusal) =
+        crate::http::auth::refusal(config.http.bind, &config.data_dir, config.http.setup_token)
+    {
+        anyhow::bail!(refusal);
+    }
     // First, so a SIGTERM sent as soon as we answer still stops us cleanly.
     let mut stop_signals = crate::signals::StopSignals::register();
     // Cameras the owner added from discovery are recorded like configured ones.
@@ -226,6 +232,8 @@ pub async fn run(
         )
     });
 
+    let auth = crate::http::auth::Auth::start(&config.data_dir, http_addr, audit.clone())
+        .context("cannot start the owner login")?;
     let router = crate::http::router(crate::http::AppState {
         bind: http_addr,
         evidence,
@@ -240,14 +248,19 @@ pub async fn run(
         leaver,
         live,
         live_shares,
+        auth: auth.clone(),
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            // The client address, for per-address login limits.
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.changed().await;
+        })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
@@ -319,6 +332,7 @@ pub async fn run(
         watchdog.abort();
     }
     let _ = http.await;
+    auth.forget_cli_token();
     audit_retention.abort();
     let _ = audit_retention.await;
     request_expiry.abort();

@@ -134,6 +134,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Owner accounts for the owner API and web UI: add, list, remove, passwd.
+    /// With at least one account, everything there needs a login.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Record the built-in simulated cameras into a temporary directory.
     Demo(porchlight::demo::DemoArgs),
     /// Benchmark helper: write SECONDS of the simulated clip into the store as
@@ -186,6 +192,40 @@ enum RelayCommand {
     Status {
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an owner account (argon2id-hashed password, at least 10 characters).
+    Add {
+        #[arg(long, short, default_value = "/etc/porchlight/config.toml")]
+        config: PathBuf,
+        /// The user name (a-z, 0-9, `.`, `_`, `-`).
+        name: String,
+        /// Read the password from this file's first line; default: prompt
+        /// on a terminal, else the first line of standard input.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List the owner accounts.
+    List {
+        #[arg(long, short, default_value = "/etc/porchlight/config.toml")]
+        config: PathBuf,
+    },
+    /// Remove an owner account (its sessions end).
+    Remove {
+        #[arg(long, short, default_value = "/etc/porchlight/config.toml")]
+        config: PathBuf,
+        name: String,
+    },
+    /// Set a new password (the account's sessions end).
+    Passwd {
+        #[arg(long, short, default_value = "/etc/porchlight/config.toml")]
+        config: PathBuf,
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
     },
 }
 
@@ -359,6 +399,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", config.to_masked_toml());
+            if let Some(refusal) = porchlight::http::auth::refusal(
+                config.http.bind,
+                &config.data_dir,
+                config.http.setup_token,
+            ) {
+                eprintln!("error: `http.bind`: {refusal}");
+                return Ok(ExitCode::FAILURE);
+            }
             eprintln!("config OK: {} camera(s)", config.cameras.len());
             Ok(ExitCode::SUCCESS)
         }
@@ -571,6 +619,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Cameras { command } => cameras(command),
         Command::LiveShares { command } => live_shares(command),
+        Command::User { command } => user(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
             Ok(ExitCode::SUCCESS)
@@ -750,6 +799,39 @@ fn live_shares(command: LiveSharesCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::http::auth::cli::{run, UserAction};
+    let (config, action) = match &command {
+        UserCommand::Add {
+            config,
+            name,
+            password_file,
+        } => (
+            config,
+            UserAction::Add {
+                name,
+                password_file: password_file.as_deref(),
+            },
+        ),
+        UserCommand::List { config } => (config, UserAction::List),
+        UserCommand::Remove { config, name } => (config, UserAction::Remove { name }),
+        UserCommand::Passwd {
+            config,
+            name,
+            password_file,
+        } => (
+            config,
+            UserAction::Passwd {
+                name,
+                password_file: password_file.as_deref(),
+            },
+        ),
+    };
+    let config = Config::load(config)?;
+    println!("{}", run(&config.data_dir, action)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -89,6 +89,12 @@ text_enum! {
         LiveViewMinute => "live_view_minute",
         PolicyChange => "policy_change",
         AuthFailure => "auth_failure",
+        /// The owner logged in to the owner API / web UI.
+        OwnerLogin => "owner_login",
+        /// The owner logged out (the session ended).
+        OwnerLogout => "owner_logout",
+        /// An owner account was made (with the one-time setup token).
+        OwnerAccount => "owner_account",
         Enrolment => "enrolment",
         /// The box's outbound tunnel to a relay came up (relay certificate
         /// verified against the pinned agency CA).

@@ -64,6 +64,10 @@ pub struct ExportConfig {
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub bind: SocketAddr,
+    /// With no owner account yet and a non-loopback `bind`, start anyway
+    /// and print a one-time setup token (the first account is made in the
+    /// browser with it) instead of refusing to start.
+    pub setup_token: bool,
 }
 
 /// Global retention: per-camera defaults plus the disk-wide free-space reserve.
@@ -275,6 +279,7 @@ fn validate(
             .bind
             .map(|b| *b.get_ref())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        setup_token: raw.http.setup_token.unwrap_or(false),
     };
 
     let retention = RetentionConfig {

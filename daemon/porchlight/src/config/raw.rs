@@ -101,6 +101,7 @@ pub(super) struct RawAudit {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub bind: Option<Spanned<SocketAddr>>,
+    pub setup_token: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -193,6 +194,7 @@ pub(super) fn render_effective(config: &Config) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "\"unlimited\"".into());
     let _ = writeln!(out, "data_dir = {}", q(&config.data_dir.to_string_lossy()));
     let _ = writeln!(out, "\n[http]\nbind = {}", q(&config.http.bind.to_string()));
+    let _ = writeln!(out, "setup_token = {}", config.http.setup_token);
     let _ = writeln!(out, "\n[retention]");
     let _ = writeln!(
         out,

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
 use super::AppState;
-use crate::controls::{Channel, ControlError};
+use crate::controls::{Actor, Channel, ControlError};
 use crate::policy::SharingLevel;
 
 #[derive(Deserialize)]
@@ -35,6 +36,14 @@ fn control_error(e: ControlError) -> ApiError {
         ControlError::Save { .. } | ControlError::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError(status, e.to_string())
+}
+
+/// The owner API acting for `owner`.
+fn api(owner: OwnerUser) -> Actor {
+    Actor {
+        channel: Channel::OwnerApi,
+        user: owner.0,
+    }
 }
 
 /// Runs a switch on the blocking pool (it saves a file and writes the audit
@@ -59,34 +68,31 @@ pub async fn settings(State(state): State<Arc<AppState>>) -> Response {
 /// `PUT /api/privacy` with `{"on": true}`.
 pub async fn privacy(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let OnOff { on } = parse_body(&body)?;
-    apply(&state, move |c| c.set_privacy(Channel::OwnerApi, on)).await
+    apply(&state, move |c| c.set_privacy(api(owner), on)).await
 }
 
 /// `PUT /api/cameras/{camera}/sharing` with `{"level": "on_request"}`.
 pub async fn sharing(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     Path(camera): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Sharing { level } = parse_body(&body)?;
-    apply(&state, move |c| {
-        c.set_sharing(Channel::OwnerApi, &camera, level)
-    })
-    .await
+    apply(&state, move |c| c.set_sharing(api(owner), &camera, level)).await
 }
 
 /// `PUT /api/cameras/{camera}/recording` with `{"on": false}`.
 pub async fn recording(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     Path(camera): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let OnOff { on } = parse_body(&body)?;
-    apply(&state, move |c| {
-        c.set_recording(Channel::OwnerApi, &camera, on)
-    })
-    .await
+    apply(&state, move |c| c.set_recording(api(owner), &camera, on)).await
 }

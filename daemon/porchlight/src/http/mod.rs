@@ -2,6 +2,7 @@
 //! log, and the owner's answers to police requests.
 
 mod audit;
+pub mod auth;
 mod controls;
 mod discovery;
 mod evidence;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub live: crate::live::LiveHub,
     /// Live shares running to the relay (`/api/live-shares`).
     pub live_shares: crate::live::LiveShares,
+    /// Owner login: accounts, sessions, the CLI token.
+    pub auth: Arc<auth::Auth>,
 }
 
 pub use crate::export::snapshot::SnapshotCache;
@@ -58,6 +61,7 @@ pub use crate::export::snapshot::SnapshotCache;
 pub fn router(state: AppState) -> Router {
     let hosts = guard::AllowedHosts::for_bind(state.bind);
     let live = state.live.clone();
+    let auth = state.auth.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -96,7 +100,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(Arc::new(state))
         .merge(crate::live::http::routes(live))
         .merge(crate::ui::routes())
+        .merge(auth::routes(auth.clone()))
         .fallback(not_found)
+        // Inside the Host/Origin guard: the guard answers first.
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::require_owner,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             guard::owner_only,

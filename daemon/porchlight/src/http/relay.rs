@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
 use super::AppState;
@@ -37,7 +38,11 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
 /// `POST /api/relay/leave` with `{}` or `{"wait_s": 60}`: 200 when the
 /// relay confirmed the deletion (or no registry had this box), 202 while
 /// the daemon keeps re-sending it.
-pub async fn leave(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn leave(
+    State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let LeaveBody { wait_s } = parse_body(&body)?;
     let wait_s = wait_s.unwrap_or(DEFAULT_WAIT_S);
     if !(1..=MAX_WAIT_S).contains(&wait_s) {
@@ -48,7 +53,7 @@ pub async fn leave(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Re
     }
     let report = state
         .leaver
-        .leave(Duration::from_secs(wait_s))
+        .leave_as(owner.0.as_deref(), Duration::from_secs(wait_s))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     let code = if report.deletion == "pending" {

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::OwnerUser;
 use super::recordings::{query_or_error, ApiError};
 use super::AppState;
 use crate::policy::TimeWindow;
@@ -126,6 +127,7 @@ pub async fn get(
 /// `POST /api/requests/{id}/approve`.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<StoredRequest>, ApiError> {
@@ -149,6 +151,7 @@ pub async fn approve(
     };
     let request = state
         .requests
+        .as_owner(owner.0)
         .approve(id, body.cameras, window)
         .await
         .map_err(service_error)?;
@@ -158,6 +161,7 @@ pub async fn approve(
 /// `POST /api/requests/{id}/deny`.
 pub async fn deny(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<StoredRequest>, ApiError> {
@@ -165,6 +169,7 @@ pub async fn deny(
     let body: DenyBody = parse_body(&body)?;
     let request = state
         .requests
+        .as_owner(owner.0)
         .deny(id, body.reason)
         .await
         .map_err(service_error)?;

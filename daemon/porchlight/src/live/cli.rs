@@ -30,7 +30,7 @@ pub fn run(config: &Config, action: &LiveSharesAction) -> anyhow::Result<Value> 
             bail!("`{id}` is not a live share id (ls_ followed by 16 lowercase hex digits; see `porchlight live-shares list`)");
         }
     }
-    match call_daemon(config.http.bind, method, &path, None)? {
+    match call_daemon(config, method, &path, None)? {
         Some((status, answer)) if (200..300).contains(&status) => Ok(answer),
         Some((status, answer)) => {
             let message = answer["error"]

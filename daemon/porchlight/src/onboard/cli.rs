@@ -43,7 +43,7 @@ pub fn run(config: &Config, action: CamerasAction) -> anyhow::Result<Value> {
             })),
         ),
     };
-    match call_daemon(config.http.bind, method, &path, body.as_ref())? {
+    match call_daemon(config, method, &path, body.as_ref())? {
         Some((status, answer)) if (200..300).contains(&status) => Ok(answer),
         Some((status, answer)) => {
             let message = answer["error"]

@@ -62,10 +62,19 @@ pub struct Leaver {
 impl Leaver {
     /// Leaves; waits up to `wait` for the relay to confirm the deletion.
     pub async fn leave(&self, wait: Duration) -> anyhow::Result<LeaveReport> {
+        self.leave_as(None, wait).await
+    }
+
+    /// Leaves for the owner account `user` (named in the audit log).
+    pub async fn leave_as(
+        &self,
+        user: Option<&str>,
+        wait: Duration,
+    ) -> anyhow::Result<LeaveReport> {
         let audit = &self.requests.audit;
         let data_dir = &self.config.data_dir;
         let owner = |event: EventType| {
-            AuditEvent::new(self.component.clone(), event, Identity::owner(None))
+            AuditEvent::new(self.component.clone(), event, Identity::owner(user))
         };
         audit
             .append(owner(EventType::Leave).outcome(Outcome::ok()).details(
@@ -220,12 +229,7 @@ fn count_files(dir: &std::path::Path) -> usize {
 /// holds the audit log and the relay listener), else on the files.
 pub fn run_cli(config: &Config, wait: Duration) -> anyhow::Result<serde_json::Value> {
     let body = json!({ "wait_s": wait.as_secs().max(1) });
-    match crate::requests::cli::call_daemon(
-        config.http.bind,
-        "POST",
-        "/api/relay/leave",
-        Some(&body),
-    )? {
+    match crate::requests::cli::call_daemon(config, "POST", "/api/relay/leave", Some(&body))? {
         Some((200 | 202, answer)) => Ok(answer),
         Some((status, answer)) => anyhow::bail!(
             "{} (daemon answered {status})",

@@ -50,7 +50,7 @@ pub fn run(config: &Config, action: &OwnerAction) -> anyhow::Result<Vec<Value>> 
         _ => {}
     }
     let (method, path, body) = http_call(action);
-    match call_daemon(config.http.bind, method, &path, body.as_ref())? {
+    match call_daemon(config, method, &path, body.as_ref())? {
         Some((status, answer)) if (200..300).contains(&status) => Ok(match answer {
             Value::Array(list) => list,
             one => vec![one],
@@ -99,12 +99,38 @@ fn http_call(action: &OwnerAction) -> (&'static str, String, Option<Value>) {
     }
 }
 
-/// The daemon's answer, or `None` when nothing listens at `bind`.
+/// The daemon's answer, or `None` when nothing listens at `http.bind`.
+/// Sends the daemon's local CLI token (`<data_dir>/owner-api.token`) when
+/// this user can read it: with owner accounts, nothing works without it.
 pub(crate) fn call_daemon(
+    config: &Config,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Option<(u16, Value)>> {
+    let token_path = config.data_dir.join(crate::http::auth::CLI_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_path).map(|t| t.trim().to_string());
+    let authorization = match &token {
+        Ok(token) if !token.is_empty() => format!("Authorization: Bearer {token}\r\n"),
+        _ => String::new(),
+    };
+    let answer = send(config.http.bind, method, path, body, &authorization)?;
+    if let (Some((401, _)), Err(e)) = (&answer, &token) {
+        bail!(
+            "the daemon needs a login, and this user cannot read its token {} ({e}): \
+             run this command as the user the daemon runs as (e.g. `sudo -u porchlight ...`)",
+            token_path.display()
+        );
+    }
+    Ok(answer)
+}
+
+fn send(
     bind: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&Value>,
+    authorization: &str,
 ) -> anyhow::Result<Option<(u16, Value)>> {
     // A daemon bound to every address is reached on loopback.
     let addr = match bind.ip() {
@@ -129,7 +155,7 @@ pub(crate) fn call_daemon(
         .map_err(fail)?;
     let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );

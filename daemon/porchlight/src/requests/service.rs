@@ -34,6 +34,8 @@ pub struct RequestService {
     pub bus: EventBus,
     /// Which part of Porchlight audit entries name (owner API, CLI).
     component: Component,
+    /// The logged-in owner account acting, when known.
+    owner: Option<String>,
 }
 
 impl RequestService {
@@ -44,6 +46,15 @@ impl RequestService {
             audit,
             bus,
             component: Component::OwnerApi,
+            owner: None,
+        }
+    }
+
+    /// The same service, its answers audited as the owner account `user`.
+    pub fn as_owner(&self, user: Option<String>) -> RequestService {
+        RequestService {
+            owner: user,
+            ..self.clone()
         }
     }
 
@@ -70,7 +81,12 @@ impl RequestService {
             }
             other => other?,
         };
-        self.announce(before.as_ref(), &after, Identity::owner(None), None)?;
+        self.announce(
+            before.as_ref(),
+            &after,
+            Identity::owner(self.owner.as_deref()),
+            None,
+        )?;
         Ok(after)
     }
 
@@ -88,7 +104,7 @@ impl RequestService {
         self.announce(
             before.as_ref(),
             &after,
-            Identity::owner(None),
+            Identity::owner(self.owner.as_deref()),
             Some(reason.trim()),
         )?;
         Ok(after)
