@@ -26,13 +26,19 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// Runs tests/browser/web_ui.mjs; returns what each page showed.
+const OWNER: &str = "owner";
+const OWNER_PASSWORD: &str = "porch light at night";
+
+/// Runs tests/browser/web_ui.mjs, logged in as OWNER; returns what each
+/// page showed.
 fn walk_the_ui(base: &str, out: &Path, camera: &str, request_id: &str) -> serde_json::Value {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/browser/web_ui.mjs"
     );
     let output = Command::new("node")
+        .env("PORCHLIGHT_USER", OWNER)
+        .env("PORCHLIGHT_PASSWORD", OWNER_PASSWORD)
         .arg(script)
         .args([base, out.to_str().expect("utf-8"), camera, request_id])
         .output()
@@ -107,10 +113,48 @@ async fn the_owner_runs_porchlight_from_the_browser() {
             broker.retained("porchlight/status") == "online"
         });
 
+        // The owner makes an account: from now on the UI needs a login.
+        let password_file = rec.dir.path().join("owner-password");
+        std::fs::write(&password_file, format!("{OWNER_PASSWORD}\n")).expect("password file");
+        let config = rec.dir.path().join("config.toml");
+        let (code, stdout, stderr) = porchlight(&[
+            "user",
+            "add",
+            "--config",
+            config.to_str().expect("utf-8"),
+            OWNER,
+            "--password-file",
+            password_file.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+
         let seen = walk_the_ui(&format!("http://{http}"), &out, "porch", &id);
         eprintln!("the browser saw: {seen:#}");
         assert!(seen["failed"].is_null(), "a step failed: {seen}");
-        assert_eq!(seen["login"], "open", "{seen}");
+        assert_eq!(seen["login"], "accounts", "{seen}");
+        // Without a session nothing is served; with one, a change without
+        // the CSRF token is refused.
+        assert_eq!(seen["refused"]["noSessionApi"], 401, "{seen}");
+        assert!(
+            seen["refused"]["noSessionPage"]
+                .as_str()
+                .is_some_and(|url| url.contains("/login?next=")),
+            "{seen}"
+        );
+        assert_eq!(seen["refused"]["noCsrf"], 403, "{seen}");
+        assert!(
+            seen["refused"]["noCsrfError"]
+                .as_str()
+                .is_some_and(|e| e.contains("X-CSRF-Token")),
+            "{seen}"
+        );
+        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
+        let bearer = format!("Bearer {}", token.trim());
+        let owner_get = |path: &str| {
+            let (status, _, body) =
+                support::http_request(http, "GET", path, &[("Authorization", &bearer)], None);
+            (status, body)
+        };
 
         // Cameras: live video plays in the grid.
         let times: Vec<f64> = seen["cameras"]["currentTimes"]
@@ -145,7 +189,7 @@ async fn the_owner_runs_porchlight_from_the_browser() {
 
         // Sharing: the change is in the API and on MQTT.
         assert_eq!(seen["sharing"]["before"], "on_request", "{seen}");
-        let (status, body) = support::http_get(http, "/api/settings").expect("settings");
+        let (status, body) = owner_get("/api/settings");
         assert_eq!(status, 200);
         let settings: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(
@@ -172,7 +216,7 @@ async fn the_owner_runs_porchlight_from_the_browser() {
             seen["audit"]["requestRows"].as_u64().unwrap_or(0) >= 2,
             "{seen}"
         );
-        let (status, body) = support::http_get(http, "/api/audit/verify").expect("verify");
+        let (status, body) = owner_get("/api/audit/verify");
         assert_eq!(status, 200);
         assert!(body.contains("\"intact\":true"), "{body}");
 
@@ -192,12 +236,11 @@ async fn the_owner_runs_porchlight_from_the_browser() {
             seen["consoleErrors"].as_array().is_some_and(Vec::is_empty),
             "{seen}"
         );
-        // The only failed loads: the deliberate refusal above, and the
-        // session endpoint where the daemon has no owner accounts code.
+        // The only failed loads: the deliberate refusals above.
         for failed in seen["failedResponses"].as_array().expect("list") {
             let failed = failed.as_str().unwrap_or_default();
             assert!(
-                failed == "415 /api/privacy" || failed == "404 /api/session",
+                failed == "415 /api/privacy" || failed == "403 /api/privacy",
                 "unexpected failed load {failed}: {seen}"
             );
         }

@@ -28,6 +28,9 @@ const shot = (page, name) => page.screenshot({ path: join(out, name + ".png"), f
 async function logIn(page) {
   const user = process.env.PORCHLIGHT_USER;
   if (user) {
+    // Without a session, pages send the browser to the login page.
+    await page.goto(base + "/");
+    await page.waitForURL(/\/login\?next=/);
     await page.goto(base + "/login?next=/");
     await page.getByLabel(/user/i).fill(user);
     await page.getByLabel(/password/i).fill(process.env.PORCHLIGHT_PASSWORD || "");
@@ -149,13 +152,29 @@ async function refusals(page) {
   await page.goto(base + "/sharing");
   result.refused = await page.evaluate(async () => {
     const plain = await fetch("/api/privacy", { method: "PUT", headers: { "Content-Type": "text/plain" }, body: '{"on":true}' });
-    return { notJson: plain.status, notJsonError: (await plain.json()).error };
+    // The session cookie goes along, but a page that is not ours cannot
+    // know the CSRF token: such a change is refused.
+    const noCsrf = await fetch("/api/privacy", { method: "PUT", headers: { "Content-Type": "application/json" }, body: '{"on":true}' });
+    return {
+      notJson: plain.status, notJsonError: (await plain.json()).error,
+      noCsrf: noCsrf.status, noCsrfError: (await noCsrf.json()).error,
+    };
   });
+  // A browser with no session gets nothing: the API says 401, pages go to
+  // the login page.
+  const stranger = await browser.newContext();
+  const strangerPage = await stranger.newPage();
+  const api = await strangerPage.request.get(base + "/api/settings");
+  result.refused.noSessionApi = api.status();
+  await strangerPage.goto(base + "/sharing");
+  result.refused.noSessionPage = strangerPage.url();
+  await stranger.close();
 }
 
 async function phone(browser) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
+  await logIn(page);
   await page.goto(base + "/");
   await page.locator("article.tile").first().waitFor({ timeout: 15000 });
   await page.waitForTimeout(1500);
