@@ -549,5 +549,50 @@ async fn the_owner_ends_live_shares_at_once_from_the_api_cli_and_home_assistant(
             "{reasons:?}"
         );
         assert!(home.shares().is_empty());
+
+        // 6. Leaving the relay program ends every share, and the live URL
+        // is refused from then on.
+        let (status, body) = http_send(
+            home.daemon.http,
+            "PUT",
+            "/api/privacy",
+            Some(r#"{"on": false}"#),
+        )
+        .expect("privacy");
+        assert_eq!(status, 200, "{body}");
+        let (id, _) = home.request("CASE-LEAVE", Basis::Emergency);
+        let (status, answer) = home.ask_live(&id);
+        assert_eq!(status, 201, "{answer}");
+        let url = link(&answer, "porch")["url"]
+            .as_str()
+            .expect("url")
+            .to_string();
+        let ended = end_seen(watch(&home.officer(), &url));
+        let asked = Instant::now();
+        let (status, body) =
+            http_send(home.daemon.http, "POST", "/api/relay/leave", Some("{}")).expect("leave");
+        assert!(status == 200 || status == 202, "{status} {body}");
+        let took = ended.join().expect("reader").duration_since(asked);
+        eprintln!("live share: relay leave -> stream closed in {took:?}");
+        assert!(
+            took <= Duration::from_millis(1500),
+            "ends within a second: {took:?}"
+        );
+        match home.officer().open_stream(&url) {
+            Err(_) => {} // Refused before TLS: the box left the program.
+            Ok(Ok(_)) => panic!("the live URL still streams after leaving"),
+            Ok(Err(refused)) => assert!(
+                refused.status == 403 || refused.status == 410,
+                "{} {}",
+                refused.status,
+                refused.text()
+            ),
+        }
+        wait_until(Duration::from_secs(5), "the end to be logged", || {
+            home.audit()
+                .iter()
+                .any(|e| e["event"] == "revocation" && e["details"]["ended"] == "relay_left")
+        });
+        assert!(home.shares().is_empty());
     });
 }
