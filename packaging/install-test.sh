@@ -37,6 +37,7 @@ trap cleanup EXIT
 if [ ! -f "$seed" ]; then
   echo "bootstrapping Debian 12 minbase (once; cached in $seed)"
   fresh="$(mktemp -d "$cache/seed.XXXXXX")"
+  chmod 0755 "$fresh" # mktemp's 0700 would become the root's "/" mode in the tarball
   debootstrap --variant=minbase bookworm "$fresh" "$mirror" >"$cache/debootstrap.log" 2>&1 \
     || { tail -20 "$cache/debootstrap.log" >&2; rm -rf --one-file-system "$fresh"; fail "debootstrap"; }
   cp /etc/resolv.conf "$fresh/etc/resolv.conf"
@@ -47,6 +48,9 @@ fi
 
 root="$(mktemp -d "$cache/root.XXXXXX")"
 tar -C "$root" -xpf "$seed"
+# "/" must be traversable by the porchlight user, whatever mode the seed
+# recorded for it (mktemp makes 0700).
+chmod 0755 "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 in_root() { chroot "$root" "$@"; }
 
