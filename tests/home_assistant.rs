@@ -177,15 +177,11 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             })
         };
         std::thread::sleep(Duration::from_millis(500));
-        let officer = RelayClient::from_files(
+        let officer = RelayClient::for_daemon(
             format!("127.0.0.1:{relay_port}").parse().expect("addr"),
-            &rec.dir.path().join("data/device-cert.pem"),
-            Some((
-                pki.client.cert_path.as_path(),
-                pki.client.key_path.as_path(),
-            )),
-        )
-        .expect("client");
+            &rec.dir.path().join("data"),
+            &pki.client,
+        );
         let created = officer
             .post_json(
                 "/v1/requests",

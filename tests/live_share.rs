@@ -73,12 +73,7 @@ fn level(level: &str) -> String {
 
 impl Home {
     fn client(&self, identity: &support::pki::ClientIdentity) -> RelayClient {
-        RelayClient::from_files(
-            self.relay,
-            &self.dir.path().join("data/device-cert.pem"),
-            Some((identity.cert_path.as_path(), identity.key_path.as_path())),
-        )
-        .expect("client config")
+        RelayClient::for_daemon(self.relay, &self.dir.path().join("data"), identity)
     }
 
     fn officer(&self) -> RelayClient {

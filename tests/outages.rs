@@ -77,15 +77,11 @@ async fn broker_and_relay_outages_do_not_touch_recording_and_state_catches_up() 
         });
 
         // An emergency request is served; the relay starts downloading.
-        let officer = RelayClient::from_files(
+        let officer = RelayClient::for_daemon(
             format!("127.0.0.1:{relay_port}").parse().expect("addr"),
-            &rec.dir.path().join("data/device-cert.pem"),
-            Some((
-                pki.client.cert_path.as_path(),
-                pki.client.key_path.as_path(),
-            )),
-        )
-        .expect("relay client");
+            &rec.dir.path().join("data"),
+            &pki.client,
+        );
         let created = officer
             .post_json(
                 "/v1/requests",

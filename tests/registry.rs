@@ -172,15 +172,11 @@ async fn an_owner_registers_updates_and_leaves_the_relay() {
 
     // An investigator gets footage (an emergency, served at once) and asks
     // for more (consent, waiting for the owner).
-    let officer = RelayClient::from_files(
+    let officer = RelayClient::for_daemon(
         format!("127.0.0.1:{relay_port}").parse().expect("addr"),
-        &data_dir.join("device-cert.pem"),
-        Some((
-            pki.client.cert_path.as_path(),
-            pki.client.key_path.as_path(),
-        )),
-    )
-    .expect("client");
+        &data_dir,
+        &pki.client,
+    );
     let window =
         || footage_request().window_ending_ago(Duration::ZERO, Duration::from_secs(15 * 60));
     let (id, url) = tokio::task::block_in_place(|| {

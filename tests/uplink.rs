@@ -386,12 +386,7 @@ async fn the_tunnel_passes_the_same_gate_and_audit_as_the_listener_and_the_body_
     let rec = home(&pki, &format!("listen = \"{listen}\"\n{}", uplink_to(addr))).await;
     let relay = UplinkRelay::start(addr, relay_cert.pem_pair(), &device_cert(&rec)).await;
     relay.wait_for_tunnel(Duration::from_secs(30)).await;
-    let officer = RelayClient::from_files(
-        listen,
-        &rec.dir.path().join("data/device-cert.pem"),
-        Some((&pki.client.cert_path, &pki.client.key_path)),
-    )
-    .expect("client");
+    let officer = RelayClient::for_daemon(listen, &rec.dir.path().join("data"), &pki.client);
 
     // The same three calls each way: who are you, a request naming another
     // agency in its body, a good request (each way its own case).

@@ -88,15 +88,11 @@ async fn the_owner_runs_porchlight_from_the_browser() {
 
     tokio::task::block_in_place(|| {
         // An officer asks, with consent, for the last quarter hour.
-        let officer = RelayClient::from_files(
+        let officer = RelayClient::for_daemon(
             format!("127.0.0.1:{relay_port}").parse().expect("addr"),
-            &data.join("device-cert.pem"),
-            Some((
-                pki.client.cert_path.as_path(),
-                pki.client.key_path.as_path(),
-            )),
-        )
-        .expect("relay client");
+            &data,
+            &pki.client,
+        );
         let created = officer
             .post_json(
                 "/v1/requests",

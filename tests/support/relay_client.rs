@@ -280,6 +280,22 @@ impl RelayClient {
         })
     }
 
+    /// A client of the daemon whose data dir is `data_dir` (its device
+    /// certificate pinned), as `identity`: how every test speaks to a relay
+    /// listener or tunnel.
+    pub fn for_daemon(
+        addr: SocketAddr,
+        data_dir: &std::path::Path,
+        identity: &super::pki::ClientIdentity,
+    ) -> RelayClient {
+        RelayClient::from_files(
+            addr,
+            &data_dir.join("device-cert.pem"),
+            Some((identity.cert_path.as_path(), identity.key_path.as_path())),
+        )
+        .expect("relay client for the daemon")
+    }
+
     /// As [`RelayClient::new`], reading the PEM files (the daemon's
     /// `<data_dir>/device-cert.pem`, the PKI's `client.pem`/`client-key.pem`).
     pub fn from_files(

@@ -291,21 +291,21 @@ fn stored_footage(data_dir: &Path, now_us: i64) -> anyhow::Result<BTreeMap<Strin
         return Ok(BTreeMap::new());
     }
     let conn = crate::store::open_reader(data_dir)?;
-    let mut out = BTreeMap::new();
-    let mut all = conn.prepare(
+    // Bytes and span per camera of the segments ending after `since_us`.
+    let mut per_camera = conn.prepare(
         "SELECT st.camera, SUM(sg.bytes), MIN(sg.start_utc_us), MAX(sg.end_utc_us)
-         FROM segments sg JOIN streams st ON st.id = sg.stream_id GROUP BY st.camera",
+         FROM segments sg JOIN streams st ON st.id = sg.stream_id
+         WHERE sg.end_utc_us > ?1 GROUP BY st.camera",
     )?;
-    let rows = all.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (camera, bytes, oldest_us, newest_us) = row?;
+    let mut spans = |since_us: i64| -> rusqlite::Result<Vec<(String, i64, i64, i64)>> {
+        per_camera
+            .query_map([since_us], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
+    };
+    let mut out = BTreeMap::new();
+    for (camera, bytes, oldest_us, newest_us) in spans(i64::MIN)? {
         out.insert(
             camera,
             Footage {
@@ -316,21 +316,7 @@ fn stored_footage(data_dir: &Path, now_us: i64) -> anyhow::Result<BTreeMap<Strin
             },
         );
     }
-    let mut recent = conn.prepare(
-        "SELECT st.camera, SUM(sg.bytes), MIN(sg.start_utc_us), MAX(sg.end_utc_us)
-         FROM segments sg JOIN streams st ON st.id = sg.stream_id
-         WHERE sg.end_utc_us > ?1 GROUP BY st.camera",
-    )?;
-    let rows = recent.query_map([now_us - RECENT_US], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (camera, bytes, from_us, to_us) = row?;
+    for (camera, bytes, from_us, to_us) in spans(now_us - RECENT_US)? {
         let seconds = (to_us - from_us) as f64 / 1e6;
         if let (Some(footage), true) = (out.get_mut(&camera), seconds >= 1.0) {
             footage.rate = Some(bytes.max(0) as f64 / seconds);

@@ -25,6 +25,22 @@ pub struct VideoTrack {
     pub sample_entry: Vec<u8>,
 }
 
+impl VideoTrack {
+    /// The `trak` description of this video, for init segments (the store's
+    /// and live view's share it).
+    pub fn track_config(&self, track_id: u32) -> TrackConfig {
+        TrackConfig {
+            track_id,
+            kind: TrackKind::Video {
+                width: self.width.min(u32::from(u16::MAX)) as u16,
+                height: self.height.min(u32::from(u16::MAX)) as u16,
+            },
+            timescale: self.clock_rate,
+            sample_entry: self.sample_entry.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AudioTrack {
     pub codec: String,
@@ -228,15 +244,7 @@ impl Fragmenter {
             return;
         };
         let start_utc_us = timeline.utc_us(media);
-        let mut tracks = vec![TrackConfig {
-            track_id: VIDEO_TRACK_ID,
-            kind: TrackKind::Video {
-                width: setup.video.width.min(u32::from(u16::MAX)) as u16,
-                height: setup.video.height.min(u32::from(u16::MAX)) as u16,
-            },
-            timescale: setup.video.clock_rate,
-            sample_entry: setup.video.sample_entry.clone(),
-        }];
+        let mut tracks = vec![setup.video.track_config(VIDEO_TRACK_ID)];
         if let Some(audio) = &setup.audio {
             tracks.push(TrackConfig {
                 track_id: AUDIO_TRACK_ID,

@@ -5,7 +5,7 @@
 //! RTP clock, so players never drift.
 
 use bytes::Bytes;
-use porchlight_mp4::{Sample, TrackConfig, TrackFragment, TrackKind};
+use porchlight_mp4::{Sample, TrackFragment};
 
 use crate::ingest::fragmenter::TrackSetup;
 
@@ -13,15 +13,7 @@ const VIDEO_TRACK_ID: u32 = 1;
 
 /// A video-only init segment for `setup` (live view carries no audio).
 pub fn init_segment(setup: &TrackSetup) -> Vec<u8> {
-    let track = TrackConfig {
-        track_id: VIDEO_TRACK_ID,
-        kind: TrackKind::Video {
-            width: setup.video.width.min(u32::from(u16::MAX)) as u16,
-            height: setup.video.height.min(u32::from(u16::MAX)) as u16,
-        },
-        timescale: setup.video.clock_rate,
-        sample_entry: setup.video.sample_entry.clone(),
-    };
+    let track = setup.video.track_config(VIDEO_TRACK_ID);
     let mut out = Vec::with_capacity(1024);
     porchlight_mp4::write_init_segment(&[track], &mut out);
     out
