@@ -14,13 +14,6 @@ use support::pki::TestPki;
 use support::relay_client::{footage_request, Basis, RelayClient};
 use support::{free_port, http_get, wait_until, Mosquitto};
 
-fn audit_events(http: std::net::SocketAddr) -> Vec<serde_json::Value> {
-    let (status, body) = http_get(http, "/api/audit?limit=1000").expect("GET /api/audit");
-    assert_eq!(status, 200, "{body}");
-    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
-    page["entries"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
     let broker = tokio::task::block_in_place(Mosquitto::start);
@@ -88,18 +81,6 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             },
         );
         onvif.push_motion(true);
-        std::thread::sleep(Duration::from_secs(3));
-        eprintln!("DEBUG ops {:?}", onvif.operations());
-        eprintln!("DEBUG topics {}", broker.collect("porchlight/porch/#", 1));
-        eprintln!(
-            "DEBUG log {}",
-            rec.daemon
-                .log()
-                .lines()
-                .filter(|l| l.contains("ONVIF") || l.contains("onvif"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
         wait_until(
             Duration::from_secs(15),
             "motion ON in Home Assistant",
@@ -217,12 +198,12 @@ async fn home_assistant_sees_the_cameras_and_answers_police_requests() {
             Duration::from_secs(10),
             "the approval audited as from MQTT",
             || {
-                audit_events(http)
+                support::audit_entries(http)
                     .iter()
                     .any(|e| e["event"] == "approval" && e["component"] == "mqtt")
             },
         );
-        let audit = audit_events(http);
+        let audit = support::audit_entries(http);
         assert!(
             audit
                 .iter()

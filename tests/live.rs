@@ -8,15 +8,6 @@ use std::time::{Duration, Instant};
 use support::ws::{WsClient, WsMessage};
 use support::{Daemon, GstServer};
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
-}
-
 fn live_info(daemon: &Daemon, camera: &str) -> serde_json::Value {
     let (status, body) =
         support::http_get(daemon.http, &format!("/api/cameras/{camera}/live")).expect("live");
@@ -153,7 +144,7 @@ async fn viewers_that_read_nothing_do_not_grow_the_daemon() {
             warm.next().expect("frame");
         }
         let pid = daemon.child.id();
-        let before = rss_kib(pid);
+        let before = support::soak::rss_kib(pid).expect("VmRSS");
         let stalled: Vec<WsClient> = (0..8)
             .map(|_| {
                 WsClient::connect(daemon.http, "/api/cameras/porch/live.ws", None).expect("viewer")
@@ -166,7 +157,7 @@ async fn viewers_that_read_nothing_do_not_grow_the_daemon() {
             for _ in 0..15 {
                 warm.next().expect("a reading viewer still gets frames");
             }
-            peak = peak.max(rss_kib(pid));
+            peak = peak.max(support::soak::rss_kib(pid).expect("VmRSS"));
         }
         drop(stalled);
         eprintln!("daemon RSS: {before} KiB before, peak {peak} KiB with 8 stalled viewers");

@@ -106,11 +106,7 @@ impl Home {
     }
 
     fn audit(&self) -> Vec<Value> {
-        let (status, body) =
-            http_get(self.daemon.http, "/api/audit?limit=1000").expect("GET /api/audit");
-        assert_eq!(status, 200, "{body}");
-        let page: Value = serde_json::from_str(&body).expect("json");
-        page["entries"].as_array().cloned().unwrap_or_default()
+        support::audit_entries(self.daemon.http)
     }
 
     fn shares(&self) -> Vec<Value> {

@@ -202,6 +202,7 @@ fn a_discovered_camera_is_added_records_survives_a_restart_and_follows_a_new_add
             (400, "different profiles"),
             (400, "colour"),
         ];
+        assert_eq!(errors.len(), expect.len(), "one answer per mistake");
         for ((status, answer), (want, text)) in errors.iter().zip(expect) {
             let error = answer["error"].as_str().unwrap_or_default();
             assert_eq!(*status, want, "{answer}");

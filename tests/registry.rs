@@ -22,10 +22,7 @@ use support::relay_client::{footage_request, Basis, RelayClient};
 use support::{free_port, http_get, http_send, porchlight, wait_until};
 
 fn audit(http: std::net::SocketAddr) -> Vec<Value> {
-    let (status, body) = http_get(http, "/api/audit?limit=1000").expect("GET /api/audit");
-    assert_eq!(status, 200, "{body}");
-    let page: Value = serde_json::from_str(&body).expect("json");
-    page["entries"].as_array().cloned().unwrap_or_default()
+    support::audit_entries(http)
 }
 
 fn entries_of<'a>(entries: &'a [Value], event: &str) -> Vec<&'a Value> {

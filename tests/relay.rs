@@ -74,11 +74,7 @@ impl Relay {
     }
 
     fn audit(&self) -> Vec<serde_json::Value> {
-        let (status, body) = support::http_get(self.rec.daemon.http, "/api/audit?limit=1000")
-            .expect("GET /api/audit");
-        assert_eq!(status, 200, "{body}");
-        let page: serde_json::Value = serde_json::from_str(&body).expect("json");
-        page["entries"].as_array().cloned().unwrap_or_default()
+        support::audit_entries(self.rec.daemon.http)
     }
 }
 

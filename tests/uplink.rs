@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::pki::{ClientIdentity, TestPki, AGENCY};
-use support::relay_client::{footage_request, Basis, FootageRequestBody, RelayClient, Response};
+use support::relay_client::{
+    footage_request, package_url, Basis, FootageRequestBody, RelayClient, Response,
+};
 use support::{free_port, porchlight, Recorded};
 use uplink_relay::UplinkRelay;
 
@@ -51,13 +53,7 @@ fn metric(rec: &Recorded, name: &str) -> f64 {
 }
 
 fn audit(rec: &Recorded) -> Vec<Value> {
-    tokio::task::block_in_place(|| {
-        let (status, body) =
-            support::http_get(rec.daemon.http, "/api/audit?limit=1000").expect("GET /api/audit");
-        assert_eq!(status, 200, "{body}");
-        let page: Value = serde_json::from_str(&body).expect("json");
-        page["entries"].as_array().cloned().unwrap_or_default()
-    })
+    tokio::task::block_in_place(|| support::audit_entries(rec.daemon.http))
 }
 
 /// Polls `condition` until it holds or `timeout` passes (without blocking
@@ -113,15 +109,6 @@ fn listening_ports(pid: u32) -> Vec<u16> {
     ports.sort_unstable();
     ports.dedup();
     ports
-}
-
-fn package_url(status: &Value, camera: &str) -> Option<String> {
-    status["cameras"]
-        .as_array()?
-        .iter()
-        .find(|c| c["camera"] == camera)?["package"]["url"]
-        .as_str()
-        .map(str::to_string)
 }
 
 /// Polls the request through the tunnel until its package for `porch` downloads.

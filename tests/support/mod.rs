@@ -690,6 +690,15 @@ pub fn http_send(
     Ok((status, dechunk(&body)))
 }
 
+/// The owner's audit log as the owner API gives it, oldest first (up to
+/// 1000 entries).
+pub fn audit_entries(http: SocketAddr) -> Vec<serde_json::Value> {
+    let (status, body) = http_get(http, "/api/audit?limit=1000").expect("GET /api/audit");
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("audit JSON");
+    page["entries"].as_array().cloned().expect("audit entries")
+}
+
 /// Debian's Mosquitto on 127.0.0.1 (anonymous, plain), stopped on drop.
 pub struct Mosquitto {
     child: Child,

@@ -24,18 +24,24 @@ pub fn init() {
     let _ = if stderr_is_journal() {
         builder
             .with_ansi(false)
-            .without_time()
-            .with_level(false)
-            .event_format(JournalPriority(
-                tracing_subscriber::fmt::format()
-                    .with_target(false)
-                    .with_level(false)
-                    .without_time(),
-            ))
+            .event_format(journal_format())
             .try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// The journal's line format: a `<N>` priority prefix instead of the level,
+/// no time (journald stamps lines itself).
+fn journal_format() -> JournalPriority<
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>,
+> {
+    JournalPriority(
+        tracing_subscriber::fmt::format()
+            .with_target(false)
+            .with_level(false)
+            .without_time(),
+    )
 }
 
 /// True when systemd connected our stderr to the journal: `JOURNAL_STREAM`
@@ -126,12 +132,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || sink.clone())
             .with_ansi(false)
-            .event_format(JournalPriority(
-                tracing_subscriber::fmt::format()
-                    .with_target(false)
-                    .with_level(false)
-                    .without_time(),
-            ))
+            .event_format(journal_format())
             .with_max_level(Level::DEBUG)
             .finish();
         tracing::subscriber::with_default(subscriber, || {

@@ -5,7 +5,7 @@
 //! fetch cannot send that) and must not come from a foreign `Origin`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -74,21 +74,12 @@ pub async fn owner_only(
             format!("`Host: {host}` is not this box (bind the owner API to the address you use)"),
         );
     }
-    let changes = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if changes {
-        if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            let same = origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
-            if !same {
-                return error_response(
-                    StatusCode::FORBIDDEN,
-                    format!("requests from `{origin}` may not change anything here"),
-                );
-            }
+    if super::auth::changes(request.method()) {
+        if let Err(origin) = same_origin(headers) {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                format!("requests from `{origin}` may not change anything here"),
+            );
         }
         let json = headers
             .get(header::CONTENT_TYPE)
@@ -103,6 +94,25 @@ pub async fn owner_only(
         }
     }
     next.run(request).await
+}
+
+/// `Origin`, when sent, names this `Host`; otherwise the foreign origin.
+pub(crate) fn same_origin(headers: &axum::http::HeaderMap) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let same = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
+    if same {
+        Ok(())
+    } else {
+        Err(origin.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ pub mod auth;
 mod controls;
 mod discovery;
 mod evidence;
-mod guard;
+pub(crate) mod guard;
 mod live_shares;
 pub(crate) mod recordings;
 mod relay;

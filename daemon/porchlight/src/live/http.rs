@@ -90,24 +90,12 @@ async fn describe(State(hub): State<LiveHub>, Path(camera): Path<String>) -> Res
 /// A WebSocket is readable across origins (unlike a GET), so a page from
 /// elsewhere must not open one: `Origin`, when sent, must be this `Host`.
 fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let same = origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
-    if same {
-        Ok(())
-    } else {
-        Err(Box::new(error_response(
+    crate::http::guard::same_origin(headers).map_err(|origin| {
+        Box::new(error_response(
             StatusCode::FORBIDDEN,
             format!("pages from `{origin}` may not open live view here"),
-        )))
-    }
+        ))
+    })
 }
 
 async fn websocket(

@@ -78,20 +78,9 @@ pub fn routes() -> Router {
         .route("/ui/assets/{file}", get(asset))
 }
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values (`& < > " '`).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(text).into_owned()
 }
 
 /// The shared shell: navigation, the open-mode banner, the page body and
@@ -186,7 +175,14 @@ mod tests {
     fn camera_names_are_escaped_in_pages() {
         assert_eq!(
             escape("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+            "&lt;a href=&quot;x&quot;&gt;&apos;&amp;"
         );
+        // What a page really carries, not only the helper.
+        let response = render(&TIMELINE, "<script>\"'");
+        let html = futures::executor::block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .expect("page body");
+        let html = String::from_utf8_lossy(&html);
+        assert!(!html.contains("<script>\"'"), "{html}");
+        assert!(html.contains("&lt;script&gt;&quot;&apos;"), "{html}");
     }
 }
