@@ -125,16 +125,10 @@ pub fn spawn_camera(
                     live: live.as_deref(),
                 };
                 let outcome = tokio::select! {
-                    outcome = session::run(params, &mut fragmenter, &writer) => {
-                        if let Some(live) = &live {
-                            live.end_session();
-                        }
-                        outcome
-                    }
+                    // `session::run` ends the live session on every exit,
+                    // including when this select drops it.
+                    outcome = session::run(params, &mut fragmenter, &writer) => outcome,
                     _ = switched_off(&mut recording) => {
-                        if let Some(live) = &live {
-                            live.end_session();
-                        }
                         // Close what we hold as whole fragments, then pause.
                         let mut jobs = Vec::new();
                         fragmenter.finish(&mut jobs);

@@ -51,6 +51,15 @@ impl SessionError {
     }
 }
 
+/// Ends the camera's live session when dropped.
+struct LiveSessionGuard<'a>(&'a crate::live::LiveFeed);
+
+impl Drop for LiveSessionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.end_session();
+    }
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or(text).to_string()
 }
@@ -61,6 +70,9 @@ pub async fn run(
     fragmenter: &mut Fragmenter,
     writer: &mpsc::Sender<WriteJob>,
 ) -> Result<(), SessionError> {
+    // However this ends (the camera, an error, or the caller dropping this
+    // future), the live feed's session ends with it, once.
+    let _live_session = params.live.map(LiveSessionGuard);
     let (mut playing, video_index, audio_index) =
         tokio::time::timeout(SETUP_TIMEOUT, connect(&params))
             .await
@@ -85,7 +97,6 @@ pub async fn run(
             Ok(Some(Ok(item))) => item,
         };
         let arrival = now_utc_us();
-        let received = std::time::Instant::now();
         match item {
             CodecItem::VideoFrame(frame) => {
                 if frame.loss() > 0 {
@@ -116,7 +127,7 @@ pub async fn run(
                 let current = if is_key { setup.as_ref() } else { None };
                 // Live first: viewers get the frame now, not a GOP later.
                 if let Some(live) = params.live {
-                    live.publish_video(media, is_key, frame.data(), current, received);
+                    live.publish_video(media, is_key, frame.data(), current);
                 }
                 fragmenter.push_video(
                     media,

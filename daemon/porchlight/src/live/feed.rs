@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -44,9 +43,6 @@ pub struct LiveFragment {
     pub is_key: bool,
     /// `moof` + `mdat`.
     pub bytes: Bytes,
-    /// When the frame reached ingest (for latency figures).
-    pub received: Instant,
-    pub decode_time: u64,
     pub duration: u32,
 }
 
@@ -63,14 +59,20 @@ pub struct HlsSegment {
 }
 
 impl HlsSegment {
-    pub fn bytes(&self) -> Bytes {
-        let len = self.fragments.iter().map(|f| f.bytes.len()).sum();
-        let mut out = Vec::with_capacity(len);
-        for fragment in &self.fragments {
-            out.extend_from_slice(&fragment.bytes);
-        }
-        Bytes::from(out)
+    fn byte_len(&self) -> usize {
+        self.fragments.iter().map(|f| f.bytes.len()).sum()
     }
+}
+
+/// One HLS media segment's bytes: its fragments back to back. Called
+/// without the feed's lock, so serving a segment never stalls ingest.
+fn concat(fragments: &[Arc<LiveFragment>]) -> Bytes {
+    let len = fragments.iter().map(|f| f.bytes.len()).sum();
+    let mut out = Vec::with_capacity(len);
+    for fragment in fragments {
+        out.extend_from_slice(&fragment.bytes);
+    }
+    Bytes::from(out)
 }
 
 #[derive(Default)]
@@ -83,6 +85,8 @@ struct FeedState {
     gop_bytes: usize,
     gop_overflowed: bool,
     segments: VecDeque<HlsSegment>,
+    /// Bytes of all fragments in `segments`.
+    segments_bytes: usize,
     next_segment: u64,
     generations: u64,
 }
@@ -120,14 +124,7 @@ impl LiveFeed {
 
     /// Takes one video frame from ingest. `setup` is the stream's current
     /// track setup (given at least on keyframes). Never blocks on viewers.
-    pub fn publish_video(
-        &self,
-        media: i64,
-        is_key: bool,
-        data: &[u8],
-        setup: Option<&TrackSetup>,
-        received: Instant,
-    ) {
+    pub fn publish_video(&self, media: i64, is_key: bool, data: &[u8], setup: Option<&TrackSetup>) {
         let mut state = self.lock();
         if is_key {
             if let Some(setup) = setup {
@@ -139,13 +136,11 @@ impl LiveFeed {
         let (Some(init), Some(muxer)) = (state.init.clone(), state.muxer.as_mut()) else {
             return; // waiting for the first keyframe
         };
-        let (bytes, decode_time, duration) = muxer.fragment(media, is_key, data);
+        let (bytes, _, duration) = muxer.fragment(media, is_key, data);
         let fragment = Arc::new(LiveFragment {
             generation: init.generation,
             is_key,
             bytes,
-            received,
-            decode_time,
             duration,
         });
         if is_key {
@@ -192,6 +187,7 @@ impl LiveFeed {
         state.gop_overflowed = false;
         // HLS segments of the old generation need the old init; drop them.
         state.segments.clear();
+        state.segments_bytes = 0;
     }
 
     /// A keyframe arrived: the held GOP is complete and becomes an HLS segment.
@@ -213,17 +209,14 @@ impl LiveFeed {
             fragments: gop,
         };
         state.next_segment += 1;
+        state.segments_bytes += segment.byte_len();
         state.segments.push_back(segment);
-        let total = |s: &VecDeque<HlsSegment>| {
-            s.iter()
-                .flat_map(|seg| seg.fragments.iter())
-                .map(|f| f.bytes.len())
-                .sum::<usize>()
-        };
         while state.segments.len() > HLS_SEGMENTS
-            || (state.segments.len() > 1 && total(&state.segments) > MAX_HLS_BYTES)
+            || (state.segments.len() > 1 && state.segments_bytes > MAX_HLS_BYTES)
         {
-            state.segments.pop_front();
+            if let Some(dropped) = state.segments.pop_front() {
+                state.segments_bytes -= dropped.byte_len();
+            }
         }
     }
 
@@ -259,12 +252,16 @@ impl LiveFeed {
     }
 
     pub fn hls_segment(&self, generation: u64, sequence: u64) -> Option<Bytes> {
-        let state = self.lock();
-        state
-            .segments
-            .iter()
-            .find(|s| s.generation == generation && s.sequence == sequence)
-            .map(HlsSegment::bytes)
+        // Only the `Arc`s are cloned under the lock; ingest needs it per frame.
+        let fragments = {
+            let state = self.lock();
+            state
+                .segments
+                .iter()
+                .find(|s| s.generation == generation && s.sequence == sequence)
+                .map(|s| s.fragments.clone())
+        }?;
+        Some(concat(&fragments))
     }
 
     pub fn viewers(&self) -> usize {
@@ -308,17 +305,20 @@ mod tests {
     fn new_viewers_start_at_the_latest_keyframe() {
         let feed = LiveFeed::new("porch");
         let s = setup();
-        let now = Instant::now();
-        feed.publish_video(0, false, b"before any key", Some(&s), now);
+        feed.publish_video(0, false, b"before any key", Some(&s));
         assert!(feed.init().is_none());
         for i in 0..10i64 {
-            feed.publish_video(i * 3000, i % 5 == 0, b"frame", Some(&s), now);
+            feed.publish_video(i * 3000, i % 5 == 0, b"frame", Some(&s));
         }
         let sub = feed.subscribe();
         assert_eq!(sub.init.expect("init").generation, 1);
         assert_eq!(sub.backlog.len(), 5);
         assert!(sub.backlog[0].is_key);
-        assert_eq!(sub.backlog[0].decode_time, 15_000);
+        // Its fragment's `tfdt`: `moof`, then an 8-byte `mdat` header and the frame.
+        let first = &sub.backlog[0].bytes;
+        let moof = porchlight_mp4::parse_moof(&first[..first.len() - 8 - b"frame".len()], 0)
+            .expect("moof");
+        assert_eq!(moof.tracks[0].base_media_decode_time, 15_000);
         // One complete GOP became an HLS segment.
         let (_, segments) = feed.hls();
         assert_eq!(segments.len(), 1);
@@ -331,13 +331,7 @@ mod tests {
         let s = setup();
         let mut sub = feed.subscribe();
         for i in 0..(FEED_CAPACITY as i64 * 3) {
-            feed.publish_video(
-                i * 3000,
-                i % 30 == 0,
-                &[0u8; 1000],
-                Some(&s),
-                Instant::now(),
-            );
+            feed.publish_video(i * 3000, i % 30 == 0, &[0u8; 1000], Some(&s));
         }
         assert!(matches!(
             sub.receiver.try_recv(),
@@ -350,11 +344,11 @@ mod tests {
         let feed = LiveFeed::new("porch");
         let mut s = setup();
         for i in 0..12i64 {
-            feed.publish_video(i * 3000, i % 5 == 0, b"f", Some(&s), Instant::now());
+            feed.publish_video(i * 3000, i % 5 == 0, b"f", Some(&s));
         }
         assert_eq!(feed.hls().1.len(), 2);
         s.video.width = 1280;
-        feed.publish_video(12 * 3000, true, b"f", Some(&s), Instant::now());
+        feed.publish_video(12 * 3000, true, b"f", Some(&s));
         let (init, segments) = feed.hls();
         assert_eq!(init.expect("init").generation, 2);
         assert!(segments.is_empty());
