@@ -12,10 +12,12 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    free_port, header_value, http_get, http_request, login_in_chromium, porchlight, Daemon,
+    free_port, header_value, http_get, http_request, login_in_chromium, porchlight, wait_until,
+    Daemon,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -149,7 +151,14 @@ fn after_user_add_everything_needs_a_login() {
     assert!(err.contains("too short: at least 10 characters"), "{err}");
 
     // Without a session: API calls 401 (JSON naming what to do), pages go
-    // to the login page, health stays open.
+    // to the login page, health stays open. The daemon looks at the
+    // accounts file at most once a second, so the new account counts
+    // within about a second.
+    wait_until(
+        Duration::from_secs(3),
+        "the daemon to see the new account",
+        || http_request(http, "GET", "/api/cameras", &[], None).0 == 401,
+    );
     for api in [
         "/api/cameras",
         "/api/audit",
@@ -329,6 +338,11 @@ fn after_user_add_everything_needs_a_login() {
     // Removing the last account opens the box to this computer again.
     let (code, out, err) = porchlight(&["user", "remove", "--config", path(&config_path), "alice"]);
     assert_eq!(code, 0, "{out}{err}");
+    wait_until(
+        Duration::from_secs(3),
+        "the daemon to see the account gone",
+        || http_request(http, "GET", "/api/cameras", &[], None).0 == 200,
+    );
     let (status, _, _) = http_request(http, "GET", "/api/cameras", &[], None);
     assert_eq!(status, 200);
     daemon.stop();

@@ -32,8 +32,10 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Exit> {
     // An owner API open to the network without any login: refuse at once.
+    // The same account store goes to the login layer below (one read).
+    let accounts = crate::http::auth::AccountStore::new(&config.data_dir);
     if let Some(refusal) =
-        crate::http::auth::refusal(config.http.bind, &config.data_dir, config.http.setup_token)
+        crate::http::auth::refusal(config.http.bind, &accounts, config.http.setup_token)
     {
         anyhow::bail!(refusal);
     }
@@ -232,7 +234,7 @@ pub async fn run(
         )
     });
 
-    let auth = crate::http::auth::Auth::start(&config.data_dir, http_addr, audit.clone())
+    let auth = crate::http::auth::Auth::start(accounts, &config.data_dir, http_addr, audit.clone())
         .context("cannot start the owner login")?;
     let router = crate::http::router(crate::http::AppState {
         bind: http_addr,

@@ -401,7 +401,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_masked_toml());
             if let Some(refusal) = porchlight::http::auth::refusal(
                 config.http.bind,
-                &config.data_dir,
+                &porchlight::http::auth::AccountStore::new(&config.data_dir),
                 config.http.setup_token,
             ) {
                 eprintln!("error: `http.bind`: {refusal}");

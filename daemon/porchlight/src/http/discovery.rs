@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
 use super::AppState;
@@ -24,11 +25,12 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Response {
 /// records after the daemon's in-place restart.
 pub async fn add(
     State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
     Path(endpoint): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: AddRequest = parse_body(&body)?;
-    match state.onboarding.add(&endpoint, request).await {
+    match state.onboarding.add(&endpoint, request, owner.0).await {
         Ok(added) => Ok((StatusCode::CREATED, Json(added)).into_response()),
         Err(e) => Err(ApiError(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

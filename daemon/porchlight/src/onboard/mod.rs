@@ -356,6 +356,7 @@ impl Onboarding {
                 tracing::warn!(camera = %name, %endpoint, ?xaddrs, "ONVIF discovery: a device claims to be this camera, which still answers at its saved address; not following it");
                 self.record_camera_change(
                     &name,
+                    Identity::system(),
                     Outcome::refused("another device claimed to be this camera, which still answers at its saved address"),
                     serde_json::json!({"action": "move", "endpoint": endpoint, "claimed_addresses": xaddrs, "saved_address": camera.onvif}),
                 )
@@ -381,6 +382,7 @@ impl Onboarding {
                         drop(saved);
                         self.record_camera_change(
                             &name,
+                            Identity::system(),
                             Outcome::refused("the device at the new address has another serial number"),
                             serde_json::json!({"action": "move", "endpoint": endpoint, "claimed_addresses": xaddrs, "expected_serial": camera.serial, "found_serial": serial}),
                         )
@@ -409,6 +411,7 @@ impl Onboarding {
                     tracing::info!(camera = %name, from = %camera.onvif, to = %answer.onvif, url = %answer.url, "camera moved: following it to its new address");
                     self.record_camera_change(
                         &name,
+                        Identity::system(),
                         Outcome::ok(),
                         serde_json::json!({"action": "move", "endpoint": endpoint, "from": camera.onvif, "to": answer.onvif, "serial": serial}),
                     )
@@ -425,18 +428,15 @@ impl Onboarding {
         }
     }
 
+    /// Audits a camera change: `identity` is the owner who added it, or
+    /// the system for moves (the daemon's own doing).
     async fn record_camera_change(
         &self,
         camera: &str,
+        identity: Identity,
         outcome: Outcome,
         details: serde_json::Value,
     ) {
-        // The owner adds; moves are the daemon's own doing.
-        let identity = if details["action"] == "add" {
-            Identity::owner(None)
-        } else {
-            Identity::system()
-        };
         let event = AuditEvent::new(Component::Daemon, EventType::CameraChange, identity)
             .camera(camera)
             .outcome(outcome)
@@ -525,8 +525,14 @@ impl Onboarding {
 
     /// The owner adds a discovered device as camera `request.name`: asks it
     /// for its streams with the given login, saves it, and restarts in
-    /// place to record it.
-    pub async fn add(&self, endpoint: &str, request: AddRequest) -> Result<AddedView, AddError> {
+    /// place to record it. `owner` is the logged-in owner user, for the
+    /// audit log (`None`: the local CLI token, or open local mode).
+    pub async fn add(
+        &self,
+        endpoint: &str,
+        request: AddRequest,
+        owner: Option<String>,
+    ) -> Result<AddedView, AddError> {
         let device = self
             .lock_seen()
             .get(endpoint)
@@ -591,6 +597,7 @@ impl Onboarding {
         tracing::info!(camera = %camera.name, %endpoint, url = %camera.url, skew_ms = camera.clock_skew_ms, "camera added from discovery; restarting in place to record it");
         self.record_camera_change(
             &camera.name,
+            Identity::owner(owner.as_deref()),
             Outcome::ok(),
             serde_json::json!({"action": "add", "endpoint": endpoint, "address": camera.onvif, "serial": camera.serial, "manufacturer": camera.manufacturer, "model": camera.model}),
         )

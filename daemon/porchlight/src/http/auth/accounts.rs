@@ -1,12 +1,14 @@
 //! Owner accounts: `<data_dir>/owner-accounts.json` (mode 0600), one
 //! argon2id hash per user. The CLI (`porchlight user ...`) edits the file;
-//! the running daemon notices the change by the file's metadata and reads
-//! it again, so an account added while it runs can log in at once.
+//! the running daemon looks at the file's metadata at most once a second
+//! ([`RECHECK`]) and reads it again when it changed, so an account added,
+//! removed or given a new password while it runs counts within a second.
 
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
@@ -20,8 +22,11 @@ pub const ACCOUNTS_FILE: &str = "owner-accounts.json";
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longer ones are refused too, so hashing stays bounded.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// How long the daemon trusts what it last saw of the accounts file before
+/// looking at the file's metadata again.
+pub const RECHECK: Duration = Duration::from_secs(1);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("user name `{0}` is not allowed: use 1–32 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit")]
     BadName(String),
@@ -64,27 +69,42 @@ pub struct AccountStore {
     cache: Mutex<Cached>,
 }
 
-#[derive(Default)]
+type Stamp = (u64, u64, i128);
+
 struct Cached {
-    /// (inode, size, mtime ns) of the file the cache was read from.
-    stamp: Option<(u64, u64, i128)>,
-    accounts: Vec<Account>,
+    /// When the file's metadata was last looked at (`None`: never, or the
+    /// store itself wrote the file since).
+    checked_at: Option<Instant>,
+    /// (inode, size, mtime ns) of the file the cache was read from; `None`
+    /// when there was no file.
+    stamp: Option<Stamp>,
+    /// What was read: a missing file is no accounts; an unreadable one is an
+    /// error (never "no accounts": that would open the API).
+    accounts: Result<Vec<Account>, AccountError>,
 }
 
-fn stamp(path: &Path) -> Option<(u64, u64, i128)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((
-        meta.ino(),
-        meta.size(),
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-    ))
+/// The file's stamp, `None` when it does not exist.
+fn stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some((
+            meta.ino(),
+            meta.size(),
+            meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl AccountStore {
     pub fn new(data_dir: &Path) -> AccountStore {
         AccountStore {
             path: data_dir.join(ACCOUNTS_FILE),
-            cache: Mutex::new(Cached::default()),
+            cache: Mutex::new(Cached {
+                checked_at: None,
+                stamp: None,
+                accounts: Ok(Vec::new()),
+            }),
         }
     }
 
@@ -92,26 +112,81 @@ impl AccountStore {
         &self.path
     }
 
-    /// Every account, read again when the file changed. A file that cannot
-    /// be read is an error (never "no accounts": that would open the API).
-    pub fn accounts(&self) -> Result<Vec<Account>, AccountError> {
+    /// Runs `f` on the cached accounts, first bringing them up to date when
+    /// the file was last looked at `max_age` ago or more (a stat, and a
+    /// read only when the file changed). The lock is held while `f` runs:
+    /// keep it short.
+    fn with<T>(
+        &self,
+        max_age: Duration,
+        f: impl FnOnce(Result<&[Account], &AccountError>) -> T,
+    ) -> T {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let now = stamp(&self.path);
-        if now.is_none() || now != cache.stamp {
-            cache.accounts = self.read()?;
-            cache.stamp = now;
+        let now = Instant::now();
+        let stale = cache
+            .checked_at
+            .is_none_or(|at| now.duration_since(at) >= max_age);
+        if stale {
+            match stamp(&self.path) {
+                Ok(current) => {
+                    if cache.checked_at.is_none() || current != cache.stamp {
+                        cache.accounts = match current {
+                            None => Ok(Vec::new()),
+                            Some(_) => self.read(),
+                        };
+                        cache.stamp = current;
+                    }
+                }
+                Err(e) => {
+                    cache.accounts = Err(self.file_error(e.to_string()));
+                    cache.stamp = None;
+                }
+            }
+            // An error is kept for `max_age` too: a broken file costs one
+            // look a second, and it stays an error (the API stays closed).
+            cache.checked_at = Some(now);
         }
-        Ok(cache.accounts.clone())
+        f(cache.accounts.as_deref())
     }
 
-    /// Whether any account exists (an unreadable file counts as yes: the
-    /// API stays closed rather than open).
+    /// Forgets what was seen: the next look reads the file again.
+    fn invalidate(&self) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.checked_at = None;
+    }
+
+    /// Every account, as the file says now. A file that cannot be read is
+    /// an error (never "no accounts": that would open the API).
+    pub fn accounts(&self) -> Result<Vec<Account>, AccountError> {
+        self.with(Duration::ZERO, |accounts| {
+            accounts.map(<[Account]>::to_vec).map_err(Clone::clone)
+        })
+    }
+
+    /// Whether any account exists, as seen within [`RECHECK`] (an
+    /// unreadable file counts as yes: the API stays closed rather than
+    /// open).
     pub fn any(&self) -> bool {
-        self.accounts().map_or(true, |a| !a.is_empty())
+        self.with(RECHECK, |accounts| accounts.map_or(true, |a| !a.is_empty()))
     }
 
+    /// Like [`any`](Self::any), but as the file says now (for logins and
+    /// setup, so an account added a moment ago counts at once).
+    pub fn any_now(&self) -> bool {
+        self.with(Duration::ZERO, |accounts| {
+            accounts.map_or(true, |a| !a.is_empty())
+        })
+    }
+
+    /// The account named `name`, as seen within [`RECHECK`].
     pub fn get(&self, name: &str) -> Option<Account> {
-        self.accounts().ok()?.into_iter().find(|a| a.name == name)
+        self.lookup(name, RECHECK)
+    }
+
+    fn lookup(&self, name: &str, max_age: Duration) -> Option<Account> {
+        self.with(max_age, |accounts| {
+            accounts.ok()?.iter().find(|a| a.name == name).cloned()
+        })
     }
 
     fn read(&self) -> Result<Vec<Account>, AccountError> {
@@ -174,10 +249,11 @@ impl AccountStore {
         self.write(accounts)
     }
 
-    /// The account when `password` is its password. Unknown users cost the
-    /// same time as known ones (no user-name probing by timing). Blocking.
+    /// The account when `password` is its password, as the file says now.
+    /// Unknown users cost the same time as known ones (no user-name probing
+    /// by timing). Blocking.
     pub fn verify(&self, name: &str, password: &str) -> Option<Account> {
-        let account = self.get(name);
+        let account = self.lookup(name, Duration::ZERO);
         let phc = account.as_ref().map_or(DUMMY_HASH, |a| a.password.as_str());
         let ok = PasswordHash::new(phc).is_ok_and(|hash| {
             Argon2::default()
@@ -210,6 +286,7 @@ impl AccountStore {
         drop(file);
         owned_like_parent(&tmp).map_err(fail)?;
         std::fs::rename(&tmp, &self.path).map_err(fail)?;
+        self.invalidate();
         Ok(())
     }
 }
@@ -332,6 +409,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not valid"));
+    }
+
+    #[test]
+    fn another_writer_is_seen_within_a_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = AccountStore::new(dir.path());
+        // No file: no accounts (and no file is remembered as such).
+        assert!(!daemon.any());
+        assert!(daemon.get("alice").is_none());
+        // The CLI, another process, adds and removes: logins see it at
+        // once, everything else within RECHECK.
+        AccountStore::new(dir.path())
+            .add("alice", "correct horse battery")
+            .unwrap();
+        assert!(daemon.any_now());
+        assert!(daemon.get("alice").is_some());
+        AccountStore::new(dir.path()).remove("alice").unwrap();
+        std::thread::sleep(RECHECK);
+        assert!(!daemon.any());
+        assert!(daemon.get("alice").is_none());
     }
 
     #[test]

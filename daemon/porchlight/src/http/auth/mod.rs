@@ -64,9 +64,11 @@ impl Mode {
 }
 
 /// Why the daemon will not start with this bind address and no account.
-pub fn refusal(bind: SocketAddr, data_dir: &Path, setup_token: bool) -> Option<String> {
+/// The daemon hands the same `accounts` to [`Auth::start`] afterwards, so
+/// the file is read once at start.
+pub fn refusal(bind: SocketAddr, accounts: &AccountStore, setup_token: bool) -> Option<String> {
     let exposed = !bind.ip().is_loopback();
-    if !exposed || setup_token || AccountStore::new(data_dir).any() {
+    if !exposed || setup_token || accounts.any() {
         return None;
     }
     Some(format!(
@@ -99,16 +101,24 @@ pub struct Auth {
 
 impl Auth {
     /// Writes a fresh CLI token and, with no account yet, makes the setup
-    /// token and logs it. Call [`refusal`] first.
-    pub fn start(data_dir: &Path, bind: SocketAddr, audit: AuditLog) -> anyhow::Result<Arc<Auth>> {
-        let accounts = AccountStore::new(data_dir);
-        if let Err(e) = accounts.accounts() {
-            anyhow::bail!("{e} (fix or remove it; `porchlight user add` makes a new one)");
-        }
+    /// token and logs it. Call [`refusal`] first (with the same `accounts`,
+    /// of `data_dir`).
+    pub fn start(
+        accounts: AccountStore,
+        data_dir: &Path,
+        bind: SocketAddr,
+        audit: AuditLog,
+    ) -> anyhow::Result<Arc<Auth>> {
+        let any = match accounts.accounts() {
+            Ok(list) => !list.is_empty(),
+            Err(e) => {
+                anyhow::bail!("{e} (fix or remove it; `porchlight user add` makes a new one)")
+            }
+        };
         let cli_token = random_token();
         let cli_token_path = data_dir.join(CLI_TOKEN_FILE);
         write_private(&cli_token_path, &cli_token)?;
-        let setup = (!accounts.any()).then(|| {
+        let setup = (!any).then(|| {
             let token = random_token();
             let page = if bind.ip().is_unspecified() {
                 format!("http://<this box's address>:{}/login", bind.port())
@@ -137,8 +147,19 @@ impl Auth {
         }))
     }
 
+    /// The mode, as the accounts file was within [`accounts::RECHECK`].
     pub fn mode(&self) -> Mode {
-        if self.accounts.any() {
+        self.mode_of(self.accounts.any())
+    }
+
+    /// The mode as the accounts file says now (logins: an account added a
+    /// moment ago can log in at once).
+    pub fn mode_now(&self) -> Mode {
+        self.mode_of(self.accounts.any_now())
+    }
+
+    fn mode_of(&self, any_account: bool) -> Mode {
+        if any_account {
             Mode::Accounts
         } else if self.exposed {
             Mode::Setup
@@ -369,14 +390,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lan: SocketAddr = "0.0.0.0:8080".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert!(refusal(local, dir.path(), false).is_none());
-        assert!(refusal(lan, dir.path(), true).is_none());
-        let message = refusal(lan, dir.path(), false).unwrap();
+        let store = || AccountStore::new(dir.path());
+        assert!(refusal(local, &store(), false).is_none());
+        assert!(refusal(lan, &store(), true).is_none());
+        let message = refusal(lan, &store(), false).unwrap();
         assert!(message.contains("porchlight user add NAME"), "{message}");
         AccountStore::new(dir.path())
             .add("alice", "correct horse battery")
             .unwrap();
-        assert!(refusal(lan, dir.path(), false).is_none());
+        assert!(refusal(lan, &store(), false).is_none());
     }
 
     #[test]

@@ -147,7 +147,7 @@ async fn login(
         tracing::warn!(client = %ip, user = %user, "login refused: rate limited");
         return too_many(wait);
     }
-    if auth.mode() != Mode::Accounts {
+    if auth.mode_now() != Mode::Accounts {
         return error_response(
             StatusCode::CONFLICT,
             "no owner account exists yet: make one with `porchlight user add NAME` or the setup token"
@@ -234,7 +234,7 @@ async fn setup(
     if let Err(wait) = auth.limiter.check(&keys) {
         return too_many(wait);
     }
-    if auth.accounts.any() {
+    if auth.accounts.any_now() {
         return error_response(
             StatusCode::CONFLICT,
             "an owner account exists already: log in (more accounts: `porchlight user add NAME`)"

@@ -73,18 +73,29 @@ impl Sessions {
     }
 
     /// The live session for `id`, touched; an expired one is dropped.
-    /// `still_valid` checks the account (exists, same password).
+    /// `still_valid` checks the account (exists, same password); it runs
+    /// after the sessions' lock is let go, so it may take its time.
     pub fn lookup(&self, id: &str, still_valid: impl Fn(&Session) -> bool) -> Option<Session> {
         let key = digest(id);
         let now = Instant::now();
-        let mut map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
-        let session = map.get_mut(&key)?;
-        if !alive(session, now) || !still_valid(session) {
-            map.remove(&key);
+        let session = {
+            let mut map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+            let session = map.get_mut(&key)?;
+            if !alive(session, now) {
+                map.remove(&key);
+                return None;
+            }
+            session.last_seen = now;
+            session.clone()
+        };
+        if !still_valid(&session) {
+            self.by_digest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
             return None;
         }
-        session.last_seen = now;
-        Some(session.clone())
+        Some(session)
     }
 
     /// Ends the session for `id` (logout).
