@@ -178,17 +178,16 @@ pub async fn run(
         membership.clone(),
         shutdown_rx.clone(),
     );
-    let relay_state = Arc::new(
-        crate::relay::RelayState::new(
-            &config,
-            controls.policy(),
-            requests.clone(),
-            audit.clone(),
-            evidence.clone(),
-            membership,
-        )
-        .with_live(live.clone(), live_shares.clone()),
-    );
+    let relay_state = Arc::new(crate::relay::RelayState::new(
+        &config,
+        controls.policy(),
+        requests.clone(),
+        audit.clone(),
+        evidence.clone(),
+        membership,
+        live.clone(),
+        live_shares.clone(),
+    ));
     let relay = crate::relay::start(
         &config,
         relay_state.clone(),

@@ -15,7 +15,7 @@ mod verify;
 use std::path::PathBuf;
 
 pub use certificate::verifying_key as certificate_verifying_key;
-pub use device_key::{fingerprint as certificate_fingerprint, DeviceKey};
+pub use device_key::{fingerprint as certificate_fingerprint, hex, DeviceKey};
 pub use package::{package_name, write_package, EvidenceRequest, Exporter, PackageSummary};
 pub use verify::{verify_path, Check, VerifyReport};
 

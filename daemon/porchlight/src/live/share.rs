@@ -190,7 +190,7 @@ impl LiveShares {
                 return Ok((share.info.clone(), false));
             }
             let expires_us = now_us + max.as_micros() as i64;
-            let id = format!("ls_{}", hex(&rand::random::<[u8; 8]>()));
+            let id = format!("ls_{}", crate::evidence::hex(&rand::random::<[u8; 8]>()));
             let info = LiveShareInfo {
                 id: id.clone(),
                 request_id: request_id.to_string(),
@@ -397,10 +397,6 @@ impl LiveShares {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Keeps running shares within the policy: ends them when the owner's

@@ -209,11 +209,8 @@ impl RelayState {
     /// The checks every call passes first: an enrolled agency, within its rate.
     pub(super) fn admit(&self, caller: &Caller) -> Result<(), RelayError> {
         if !self.membership.is_member() {
-            // Connections opened before the owner left end here.
-            self.tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            // A backstop: the listener and the uplink stop serving as the
+            // owner leaves; a call already under way when it happens ends here.
             return Err(RelayError::new(
                 StatusCode::FORBIDDEN,
                 "not_enrolled",

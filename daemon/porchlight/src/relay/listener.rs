@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::throttle::AuditThrottle;
 use super::tls::PinnedCas;
+use super::Stop;
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::policy::AgencyIdentity;
 
@@ -33,8 +34,6 @@ pub struct ListenerParts {
     pub failures: Arc<AuditThrottle>,
     /// The pinned agency CAs (which agency a certificate may speak for).
     pub pinned: Arc<PinnedCas>,
-    /// Once the owner leaves, new connections are closed unanswered.
-    pub membership: super::membership::Membership,
 }
 
 struct Shared {
@@ -45,12 +44,11 @@ struct Shared {
     pinned: Arc<PinnedCas>,
 }
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    parts: ListenerParts,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts connections until `stop` leaves [`Stop::Running`]. Then open
+/// connections close; once the owner left, the port stays taken until the
+/// daemon stops, and every agency that calls is refused before TLS (and
+/// audited, throttled per network) instead of finding the port free.
+pub async fn serve(listener: TcpListener, parts: ListenerParts, mut stop: watch::Receiver<Stop>) {
     let shared = Arc::new(Shared {
         acceptor: tokio_rustls::TlsAcceptor::from(parts.tls),
         router: parts.router,
@@ -59,7 +57,6 @@ pub async fn serve(
         pinned: parts.pinned,
     });
     let open = Arc::new(AtomicUsize::new(0));
-    let membership = parts.membership;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -70,10 +67,16 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow_and_update() != Stop::Left {
+                    return;
+                }
+                tracing::info!("relay listener: the owner left the relay program; refusing every connection");
+                continue;
+            }
         };
-        if !membership.is_member() {
-            // The owner left: no handshake, nothing to talk about.
+        if *stop.borrow() == Stop::Left {
+            // No handshake, nothing to talk about.
             let (audit, failures) = (&shared.audit, &shared.failures);
             log_failed_handshake(
                 audit,
@@ -92,10 +95,10 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         open.fetch_add(1, Ordering::Relaxed);
         let guard = ConnectionCount(open.clone());
-        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        let (shared, stop) = (shared.clone(), stop.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            serve_connection(tcp, peer, &shared, shutdown).await;
+            serve_connection(tcp, peer, &shared, stop).await;
         });
     }
 }
@@ -113,7 +116,7 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: &Shared,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
 ) {
     let (audit, failures) = (&shared.audit, &shared.failures);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.acceptor.accept(tcp)).await {
@@ -154,7 +157,7 @@ async fn serve_connection(
                 tracing::debug!(%peer, error = %e, "relay connection ended with an error");
             }
         }
-        _ = shutdown.changed() => {
+        _ = stop.changed() => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
         }

@@ -59,6 +59,10 @@ pub struct RelayState {
 }
 
 impl RelayState {
+    /// `live` is every camera's live feed and `live_shares` the shares
+    /// running to the relay (an empty hub: every live share reads
+    /// `not_available`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         policy: SharedPolicy,
@@ -66,8 +70,9 @@ impl RelayState {
         audit: AuditLog,
         evidence: Arc<EvidenceSettings>,
         membership: membership::Membership,
+        live: crate::live::LiveHub,
+        live_shares: crate::live::LiveShares,
     ) -> RelayState {
-        let live_shares = crate::live::LiveShares::new(audit.clone(), requests.bus.clone());
         RelayState {
             policy,
             requests,
@@ -76,7 +81,7 @@ impl RelayState {
             data_dir: config.data_dir.clone(),
             max_clip_us: config.export.max_clip.as_micros() as i64,
             membership,
-            live: crate::live::LiveHub::default(),
+            live,
             live_shares,
             rate: throttle::RateLimiter::new(config.relay.calls_per_minute),
             refusals: Arc::new(throttle::AuditThrottle::new()),
@@ -84,14 +89,6 @@ impl RelayState {
             intake: tokio::sync::Mutex::new(()),
             tokens: Mutex::new(std::collections::HashMap::new()),
         }
-    }
-
-    /// Serves live shares of these feeds, tracked in `shares` (without it
-    /// there are no feeds and every live share reads `not_available`).
-    pub fn with_live(mut self, hub: crate::live::LiveHub, shares: crate::live::LiveShares) -> Self {
-        self.live = hub;
-        self.live_shares = shares;
-        self
     }
 
     fn preparing_handle(&self) -> Arc<Mutex<HashSet<PackageKey>>> {
@@ -124,6 +121,9 @@ pub async fn start(
     let device = &state.evidence.device;
     let pinned = Arc::new(tls::PinnedCas::load(agency_ca)?);
     let router = api::router(state.clone());
+    // The listener and the uplink stop when the daemon does, or as soon as
+    // the owner leaves the relay program.
+    let stop = stop_signal(shutdown.clone(), state.membership.left());
     let mut tasks = Vec::new();
     if let Some(listen) = listen {
         let tls = tls::server_config(
@@ -136,18 +136,13 @@ pub async fn start(
             .with_context(|| format!("cannot listen for the relay on {listen}"))?;
         tracing::info!(%listen, agency_ca = %agency_ca.display(), "relay listener: mutual TLS");
         let parts = listener::ListenerParts {
-            membership: state.membership.clone(),
             tls,
             router: router.clone(),
             audit: state.audit.clone(),
             failures: state.refusals.clone(),
             pinned: pinned.clone(),
         };
-        tasks.push(tokio::spawn(listener::serve(
-            listener,
-            parts,
-            shutdown.clone(),
-        )));
+        tasks.push(tokio::spawn(listener::serve(listener, parts, stop.clone())));
     }
     if let Some(target) = uplink {
         let tls = tls::uplink_client_config(
@@ -165,7 +160,7 @@ pub async fn start(
             health,
             retry_max: config.relay.uplink_retry_max,
         };
-        tasks.push(tokio::spawn(uplink::run(parts, shutdown.clone())));
+        tasks.push(tokio::spawn(uplink::run(parts, stop)));
     }
     let summaries = tokio::spawn(write_refusal_summaries(state.clone(), shutdown));
     Ok(Some(tokio::spawn(async move {
@@ -175,6 +170,47 @@ pub async fn start(
         // It writes the last summary as the daemon stops.
         let _ = summaries.await;
     })))
+}
+
+/// Why the relay's listener and uplink stop serving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Running,
+    /// The owner left the relay program (for the rest of this run).
+    Left,
+    /// The daemon is stopping.
+    ShuttingDown,
+}
+
+/// One signal for the relay's tasks: [`Stop::Left`] once the owner leaves
+/// (`left` turns true), [`Stop::ShuttingDown`] once `shutdown` does (also
+/// after a leave).
+pub fn stop_signal(
+    mut shutdown: watch::Receiver<bool>,
+    mut left: watch::Receiver<bool>,
+) -> watch::Receiver<Stop> {
+    let (tx, rx) = watch::channel(Stop::Running);
+    tokio::spawn(async move {
+        // A dropped shutdown sender stops the relay too; a dropped
+        // membership only means nobody can leave any more.
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                tx.send_replace(Stop::ShuttingDown);
+                return;
+            }
+            Ok(_) = left.wait_for(|left| *left) => {
+                tx.send_replace(Stop::Left);
+            }
+            _ = tx.closed() => return,
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                tx.send_replace(Stop::ShuttingDown);
+            }
+            _ = tx.closed() => {}
+        }
+    });
+    rx
 }
 
 /// Once a minute, one audit entry per caller for refusals that a flood made

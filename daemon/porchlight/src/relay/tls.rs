@@ -143,36 +143,21 @@ impl PinnedCas {
     }
 }
 
-fn organization(cert: &x509_cert::Certificate) -> Option<String> {
-    use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
-    const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
-        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.10");
-    cert.tbs_certificate.subject.0.iter().find_map(|rdn| {
-        rdn.0
-            .iter()
-            .find(|atv| atv.oid == ORGANIZATION)
-            .and_then(|atv| {
-                Utf8StringRef::try_from(&atv.value)
-                    .map(|s| s.as_str().to_string())
-                    .or_else(|_| {
-                        PrintableStringRef::try_from(&atv.value).map(|s| s.as_str().to_string())
-                    })
-                    .ok()
-            })
-    })
-}
+const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
+    x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.10");
+const COMMON_NAME: x509_cert::der::oid::ObjectIdentifier =
+    x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.3");
 
-/// The agency a verified client certificate names: its subject's
-/// Organization (O), else its Common Name (CN). See [`PinnedCas::agency_of`].
-pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
+/// The first `oid` attribute of `name` (UTF8String or PrintableString),
+/// trimmed; `None` when it is missing or blank.
+fn subject_attr(
+    name: &x509_cert::name::Name,
+    oid: x509_cert::der::oid::ObjectIdentifier,
+) -> Option<String> {
     use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
-    const ORGANIZATION: x509_cert::der::oid::ObjectIdentifier =
-        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.10");
-    const COMMON_NAME: x509_cert::der::oid::ObjectIdentifier =
-        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.3");
-    let cert = x509_cert::Certificate::from_der(certificate_der).ok()?;
-    let value_of = |oid| {
-        cert.tbs_certificate.subject.0.iter().find_map(|rdn| {
+    name.0
+        .iter()
+        .find_map(|rdn| {
             rdn.0.iter().find(|atv| atv.oid == oid).and_then(|atv| {
                 Utf8StringRef::try_from(&atv.value)
                     .map(|s| s.as_str().to_string())
@@ -182,11 +167,21 @@ pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
                     .ok()
             })
         })
-    };
-    value_of(ORGANIZATION)
-        .or_else(|| value_of(COMMON_NAME))
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+/// A CA's Organization (O): the agency it vouches for, if it names one.
+fn organization(cert: &x509_cert::Certificate) -> Option<String> {
+    subject_attr(&cert.tbs_certificate.subject, ORGANIZATION)
+}
+
+/// The agency a verified client certificate names: its subject's
+/// Organization (O), else its Common Name (CN). See [`PinnedCas::agency_of`].
+pub fn agency_name(certificate_der: &[u8]) -> Option<String> {
+    let cert = x509_cert::Certificate::from_der(certificate_der).ok()?;
+    let subject = &cert.tbs_certificate.subject;
+    subject_attr(subject, ORGANIZATION).or_else(|| subject_attr(subject, COMMON_NAME))
 }
 
 #[cfg(test)]
@@ -250,6 +245,26 @@ mod tests {
         let relay = pinned(&relay_der);
         assert_eq!(
             relay.agency_of(&leaf(&relay_issuer, "Other PD")).as_deref(),
+            Some("Other PD")
+        );
+    }
+
+    #[test]
+    fn a_stray_space_in_the_ca_organization_does_not_refuse_its_own_agency() {
+        let (issuer, der) = ca(Some("Dallas Police Department "));
+        let cas = pinned(&der);
+        assert_eq!(
+            cas.agency_of(&leaf(&issuer, " Dallas Police Department"))
+                .as_deref(),
+            Some("Dallas Police Department")
+        );
+        assert_eq!(cas.agency_of(&leaf(&issuer, "Other PD")), None);
+        // A blank Organization names no agency: the CA vouches for any.
+        let (blank_issuer, blank_der) = ca(Some("  "));
+        assert_eq!(
+            pinned(&blank_der)
+                .agency_of(&leaf(&blank_issuer, "Other PD"))
+                .as_deref(),
             Some("Other PD")
         );
     }

@@ -32,6 +32,7 @@ use tokio_rustls::client::TlsStream;
 use super::listener::Caller;
 use super::throttle::AuditThrottle;
 use super::tls::PinnedCas;
+use super::Stop;
 use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome};
 use crate::config::UplinkTarget;
 use crate::health::UplinkHealth;
@@ -88,8 +89,10 @@ struct Tunnel {
     caller: Caller,
 }
 
-/// Keeps a tunnel to the relay up until `shutdown` turns true.
-pub async fn run(parts: UplinkParts, mut shutdown: watch::Receiver<bool>) {
+/// Keeps a tunnel to the relay up until `stop` leaves [`Stop::Running`]
+/// (the daemon stops, or the owner leaves the relay program): then the
+/// tunnel closes and is not dialled again.
+pub async fn run(parts: UplinkParts, mut stop: watch::Receiver<Stop>) {
     let health = &parts.health.uplink;
     health.configured.store(true, Ordering::Relaxed);
     let mut backoff = Backoff::new(parts.retry_max);
@@ -98,7 +101,7 @@ pub async fn run(parts: UplinkParts, mut shutdown: watch::Receiver<bool>) {
     loop {
         let attempt = tokio::select! {
             attempt = dial(&parts) => attempt,
-            _ = shutdown.changed() => return,
+            _ = stop.changed() => return stopped(&parts, &stop),
         };
         match attempt {
             Ok(tunnel) => {
@@ -106,9 +109,8 @@ pub async fn run(parts: UplinkParts, mut shutdown: watch::Receiver<bool>) {
                     health.reconnects_total.fetch_add(1, Ordering::Relaxed);
                 }
                 ever_connected = true;
-                let stopped = serve(&parts, tunnel, health, &mut shutdown).await;
-                if stopped {
-                    return;
+                if serve(&parts, tunnel, health, &mut stop).await {
+                    return stopped(&parts, &stop);
                 }
                 backoff.reset();
             }
@@ -127,8 +129,14 @@ pub async fn run(parts: UplinkParts, mut shutdown: watch::Receiver<bool>) {
         );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            _ = stop.changed() => return stopped(&parts, &stop),
         }
+    }
+}
+
+fn stopped(parts: &UplinkParts, stop: &watch::Receiver<Stop>) {
+    if *stop.borrow() == Stop::Left {
+        tracing::info!(relay = %parts.target.url, "relay uplink: off, the owner left the relay program");
     }
 }
 
@@ -267,12 +275,13 @@ fn check_upgrade_answer(head: &[u8]) -> Result<(), String> {
 }
 
 /// Serves the relay API as the HTTP/2 server over the tunnel until it ends.
-/// Returns true when it ended because the box is stopping.
+/// Returns true when it ended because the box is stopping or the owner
+/// left the relay program.
 async fn serve(
     parts: &UplinkParts,
     tunnel: Tunnel,
     health: &UplinkHealth,
-    shutdown: &mut watch::Receiver<bool>,
+    stop: &mut watch::Receiver<Stop>,
 ) -> bool {
     let Tunnel { stream, caller } = tunnel;
     let started = Instant::now();
@@ -294,10 +303,14 @@ async fn serve(
             Ok(()) => ("the relay closed the tunnel".to_string(), false),
             Err(e) => (format!("the tunnel broke: {e}"), false),
         },
-        _ = shutdown.changed() => {
+        _ = stop.changed() => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
-            ("the box is stopping".to_string(), true)
+            let reason = match *stop.borrow() {
+                Stop::Left => "the owner left the relay program",
+                _ => "the box is stopping",
+            };
+            (reason.to_string(), true)
         }
     };
     health.connected.store(false, Ordering::Relaxed);

@@ -4,7 +4,6 @@
 //! sharing level, plus the owner's contact alias. Nothing else leaves.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, RegistryConfig};
 use crate::policy::{GeoPoint, Policy, SharingLevel};
@@ -66,10 +65,8 @@ impl Listing {
     /// SHA-256 of the entry's JSON: whether the registry has it already.
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        Sha256::digest(json)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        // SHA-256, lowercase hex: the same sum as a certificate fingerprint.
+        crate::evidence::certificate_fingerprint(&json)
     }
 }
 
