@@ -103,7 +103,7 @@ async fn one_run(
                 if let Ok(mut sent) = sent.lock() {
                     sent[i + 1] = Some(now);
                 }
-                feed.publish_video(i as i64 * 3000, *is_key || i == 0, data, Some(&setup), now);
+                feed.publish_video(i as i64 * 3000, *is_key || i == 0, data, Some(&setup));
             }
         })
     };
