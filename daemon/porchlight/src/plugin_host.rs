@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use porchlight_plugin_api::{CameraState, CommandError, Host, HostEvent, HubState, PoliceRequest};
+use porchlight_plugin_api::{
+    CameraState, CommandError, Host, HostEvent, HubState, PoliceRequest, SharingAttributes,
+};
 use tokio::sync::{broadcast, watch};
 
 use crate::audit::Component;
@@ -82,6 +84,7 @@ impl DaemonHost {
 
     fn cameras(&self) -> Vec<CameraState> {
         let switches = self.controls.switches();
+        let sharing = self.controls.sharing();
         let now_us = now_utc_us();
         self.health
             .cameras
@@ -110,6 +113,19 @@ impl DaemonHost {
                         .get(&camera.name)
                         .copied(),
                     live_share_active: self.live_shares.active_on(&camera.name),
+                    sharing_settings: sharing
+                        .cameras
+                        .iter()
+                        .find(|c| c.camera == camera.name)
+                        .map(|c| SharingAttributes {
+                            schedule: c.schedule_text.clone(),
+                            schedule_open: c.schedule_open,
+                            outside_schedule: c.outside_schedule.as_str().to_string(),
+                            effective_level: c.effective_level.as_str().to_string(),
+                            max_clip_s: c.effective_max_clip_s,
+                            audio_to_police: c.audio_to_police,
+                            audio_available: c.audio_available,
+                        }),
                 }
             })
             .collect()
@@ -148,7 +164,8 @@ fn police_request(r: &StoredRequest) -> PoliceRequest {
 async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
     let mut bus = host.requests.bus.subscribe();
     let mut poll = tokio::time::interval(CAMERA_POLL);
-    let mut last: HashMap<String, (bool, bool, String)> = HashMap::new();
+    // A schedule opening or closing changes the camera's effective level.
+    let mut last: HashMap<String, (bool, bool, String, Option<bool>)> = HashMap::new();
     loop {
         let event = tokio::select! {
             event = bus.recv() => event,
@@ -156,7 +173,12 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
                 let h = host.clone();
                 let cameras = tokio::task::spawn_blocking(move || h.cameras()).await.unwrap_or_default();
                 for camera in cameras {
-                    let key = (camera.online, camera.recording, camera.sharing.clone());
+                    let key = (
+                        camera.online,
+                        camera.recording,
+                        camera.sharing.clone(),
+                        camera.sharing_settings.as_ref().map(|s| s.schedule_open),
+                    );
                     if last.get(&camera.name) != Some(&key) {
                         last.insert(camera.name.clone(), key);
                         let _ = host.events.send(HostEvent::Camera(camera));
@@ -239,6 +261,7 @@ async fn translate(host: Arc<DaemonHost>, mut shutdown: watch::Receiver<bool>) {
 fn control(e: ControlError) -> CommandError {
     match e {
         ControlError::UnknownCamera(c) => CommandError::UnknownCamera(c),
+        ControlError::Invalid { .. } => CommandError::Invalid(e.to_string()),
         other => CommandError::Failed(other.to_string()),
     }
 }

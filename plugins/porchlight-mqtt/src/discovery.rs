@@ -282,6 +282,7 @@ pub(crate) fn camera(topics: &Topics, camera: &str) -> Vec<Discovery> {
             json!({
                 "state_topic": state("sharing"),
                 "command_topic": topics.camera_set(camera, "sharing"),
+                "json_attributes_topic": state("sharing/attributes"),
                 "options": SHARING_LEVELS,
                 "icon": "mdi:share-variant",
             }),

@@ -576,6 +576,16 @@ impl<'a> Session<'a> {
         for (leaf, value) in values {
             self.publish(t.camera(name, leaf), value, true).await;
         }
+        if let Some(settings) = &camera.sharing_settings {
+            // The sharing select's attributes: schedule, off-hours level,
+            // clip limit, audio, and whether the schedule is open now.
+            self.publish(
+                t.camera(name, "sharing/attributes"),
+                json!(settings).to_string(),
+                true,
+            )
+            .await;
+        }
         self.cameras.insert(name.to_string(), camera.clone());
     }
 

@@ -43,6 +43,29 @@ pub struct CameraState {
     /// A live share of this camera to the police relay is running.
     #[serde(default)]
     pub live_share_active: bool,
+    /// The camera's police-sharing settings beyond the level.
+    #[serde(default)]
+    pub sharing_settings: Option<SharingAttributes>,
+}
+
+/// A camera's police-sharing settings beyond its level, as the owner set
+/// them (shown as the sharing entity's attributes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharingAttributes {
+    /// One line per window in the owner's time zone (`mon,tue 22:00-06:00`);
+    /// empty: the level applies at all times.
+    pub schedule: Vec<String>,
+    /// Whether the schedule is open now (always true without one).
+    pub schedule_open: bool,
+    /// The level outside the schedule.
+    pub outside_schedule: String,
+    /// The level in force now.
+    pub effective_level: String,
+    /// The longest clip the camera gives to police, in seconds.
+    pub max_clip_s: u64,
+    pub audio_to_police: bool,
+    /// Whether the camera records audio at all.
+    pub audio_available: bool,
 }
 
 /// The hub (the Porchlight box itself).

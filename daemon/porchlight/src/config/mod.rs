@@ -19,8 +19,10 @@ use std::time::Duration;
 pub use mqtt::{MqttConfig, MqttTlsConfig, PASSWORD_ENV as MQTT_PASSWORD_ENV};
 pub use secret::Secret;
 pub use sharing::{
-    parse_uplink_url, CameraSharing, PolicyConfig, RegistryConfig, RelayConfig, UplinkTarget,
-    MAX_REGISTRY_TEXT,
+    check_camera_clip, check_count, check_duration, check_outside_schedule, check_window_order,
+    parse_uplink_url, schedule_window_from_text, CameraSharing, PolicyConfig, RegistryConfig,
+    RelayConfig, UplinkTarget, MAX_CLIP_RANGE, MAX_RADIUS_M, MAX_REGISTRY_TEXT,
+    MAX_REQUESTS_PER_AGENCY_PER_DAY, MAX_REQUESTS_PER_CASE, WINDOW_RANGE,
 };
 use units::{ByteSize, HumanDuration};
 

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::raw::{RawCamera, RawPolicy, RawRelay};
 use super::units::HumanDuration;
 use super::ConfigError;
-use crate::policy::{GeoPoint, Schedule, ScheduleWindow, SharingLevel, Weekdays};
+use crate::policy::{GeoPoint, Schedule, ScheduleWindow, SharingLevel, TimeOfDay, Weekdays};
 
 /// Builds a located error: key path, span of the offending value, message.
 pub(super) type ErrorAt<'a> = &'a dyn Fn(String, Option<Range<usize>>, String) -> ConfigError;
@@ -21,6 +21,102 @@ pub(super) type ErrorAt<'a> = &'a dyn Fn(String, Option<Range<usize>>, String) -
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// `policy.max_clip`'s range (further capped by `export.max_clip`).
+pub const MAX_CLIP_RANGE: (Duration, Duration) = (MINUTE, Duration::from_secs(12 * 3600));
+/// `policy.min_window` / `policy.max_window`: owners may tighten the request
+/// window limits, never loosen them beyond these.
+pub const WINDOW_RANGE: (Duration, Duration) =
+    (Duration::from_secs(15 * 60), Duration::from_secs(12 * 3600));
+/// Largest `policy.max_radius_m`.
+pub const MAX_RADIUS_M: u32 = 400;
+/// Largest `policy.requests_per_case`.
+pub const MAX_REQUESTS_PER_CASE: u32 = 10;
+/// Largest `policy.requests_per_agency_per_day`.
+pub const MAX_REQUESTS_PER_AGENCY_PER_DAY: u32 = 1000;
+/// Shortest `max_clip_to_police` of a camera.
+pub const MIN_CAMERA_CLIP: Duration = MINUTE;
+
+/// The range check of every duration key: the problem, without the key.
+pub fn check_duration(value: Duration, range: (Duration, Duration)) -> Result<(), String> {
+    if value < range.0 || value > range.1 {
+        return Err(format!(
+            "must be between {} and {}",
+            HumanDuration(range.0),
+            HumanDuration(range.1)
+        ));
+    }
+    Ok(())
+}
+
+/// The range check of every count key (1 to `max`).
+pub fn check_count(value: i64, max: u32) -> Result<u32, String> {
+    match u32::try_from(value) {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!("must be between 1 and {max}")),
+    }
+}
+
+/// `max_window` may not be shorter than `min_window`.
+pub fn check_window_order(min_window: Duration, max_window: Duration) -> Result<(), String> {
+    if min_window > max_window {
+        return Err(format!(
+            "is shorter than policy.min_window ({})",
+            HumanDuration(min_window)
+        ));
+    }
+    Ok(())
+}
+
+/// A camera's `max_clip_to_police`: at least a minute.
+pub fn check_camera_clip(value: Duration) -> Result<(), String> {
+    if value < MIN_CAMERA_CLIP {
+        return Err(format!(
+            "must be at least {}",
+            HumanDuration(MIN_CAMERA_CLIP)
+        ));
+    }
+    Ok(())
+}
+
+/// `outside_schedule`: only with a schedule, and lower than the level
+/// (unless the level is `off`, where nothing is shared anyway).
+pub fn check_outside_schedule(
+    level: SharingLevel,
+    fallback: SharingLevel,
+    has_schedule: bool,
+) -> Result<(), String> {
+    if !has_schedule {
+        return Err("only applies together with a `schedule`".into());
+    }
+    if fallback >= level && level != SharingLevel::Off {
+        return Err(format!(
+            "\"{fallback}\" must be lower than `sharing` (\"{level}\"): outside the schedule the camera shares less"
+        ));
+    }
+    Ok(())
+}
+
+/// One schedule window from its text parts (`days` entries as
+/// [`Weekdays::parse`], `from`/`to` as [`TimeOfDay::parse`]); errors name
+/// the part (`days`, `from`, `to`) that is wrong.
+pub fn schedule_window_from_text(
+    days: &[String],
+    from: &str,
+    to: &str,
+) -> Result<ScheduleWindow, (&'static str, String)> {
+    let mut set = Weekdays::from_days([]);
+    for entry in days {
+        let parsed = Weekdays::parse(entry).map_err(|m| ("days", m))?;
+        set = Weekdays::from_days(set.iter().chain(parsed.iter()));
+    }
+    if days.is_empty() {
+        set = Weekdays::EVERY_DAY;
+    }
+    let from = TimeOfDay::parse(from).map_err(|m| ("from", m))?;
+    let to = TimeOfDay::parse(to).map_err(|m| ("to", m))?;
+    ScheduleWindow::new(set, from, to).map_err(|m| ("to", m))
+}
 
 /// `[policy]`, validated.
 #[derive(Clone, Debug)]
@@ -169,17 +265,7 @@ fn duration_key(
         return Ok((default, 0..0));
     };
     let (d, span) = (value.get_ref().0, value.span());
-    if d < range.0 || d > range.1 {
-        return Err(error(
-            key.into(),
-            Some(span),
-            format!(
-                "must be between {} and {}",
-                HumanDuration(range.0),
-                HumanDuration(range.1)
-            ),
-        ));
-    }
+    check_duration(d, range).map_err(|m| error(key.into(), Some(span.clone()), m))?;
     Ok((d, span))
 }
 
@@ -192,12 +278,8 @@ fn count_key(
 ) -> Result<u32, ConfigError> {
     match value {
         None => Ok(default),
-        Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
-        Some(v) => Err(error(
-            key.into(),
-            Some(v.span()),
-            format!("must be between 1 and {max}"),
-        )),
+        Some(v) => check_count(i64::from(*v.get_ref()), max)
+            .map_err(|m| error(key.into(), Some(v.span()), m)),
     }
 }
 
@@ -220,7 +302,7 @@ pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyCo
         None => (TimeZone::try_system().unwrap_or(TimeZone::UTC), None),
     };
     // Owners may tighten the request window limits, never loosen them.
-    let window_range = (15 * MINUTE, 12 * HOUR);
+    let window_range = WINDOW_RANGE;
     let (min_window, _) = duration_key(
         "policy.min_window",
         raw.min_window,
@@ -235,17 +317,15 @@ pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyCo
         window_range,
         error,
     )?;
-    if min_window > max_window {
-        return Err(error(
-            "policy.max_window".into(),
-            Some(max_span),
-            format!(
-                "is shorter than policy.min_window ({})",
-                HumanDuration(min_window)
-            ),
-        ));
-    }
-    let max_radius_m = count_key("policy.max_radius_m", raw.max_radius_m, 400, 400, error)?;
+    check_window_order(min_window, max_window)
+        .map_err(|m| error("policy.max_window".into(), Some(max_span), m))?;
+    let max_radius_m = count_key(
+        "policy.max_radius_m",
+        raw.max_radius_m,
+        MAX_RADIUS_M,
+        MAX_RADIUS_M,
+        error,
+    )?;
     Ok(PolicyConfig {
         privacy: raw.privacy.unwrap_or(false),
         timezone,
@@ -253,8 +333,8 @@ pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyCo
         max_clip: duration_key(
             "policy.max_clip",
             raw.max_clip,
-            12 * HOUR,
-            (MINUTE, 12 * HOUR),
+            MAX_CLIP_RANGE.1,
+            MAX_CLIP_RANGE,
             error,
         )?
         .0,
@@ -265,14 +345,14 @@ pub(super) fn validate_policy(raw: RawPolicy, error: ErrorAt) -> Result<PolicyCo
             "policy.requests_per_case",
             raw.requests_per_case,
             2,
-            10,
+            MAX_REQUESTS_PER_CASE,
             error,
         )?,
         requests_per_agency_per_day: count_key(
             "policy.requests_per_agency_per_day",
             raw.requests_per_agency_per_day,
             20,
-            1000,
+            MAX_REQUESTS_PER_AGENCY_PER_DAY,
             error,
         )?,
         approval_expiry: duration_key(
@@ -544,36 +624,20 @@ pub(super) fn validate_camera_sharing(
     };
 
     let outside_schedule = match cam.outside_schedule.take() {
-        Some(fallback) if schedule.is_none() => {
-            return Err(error(
-                key("outside_schedule"),
-                Some(fallback.span()),
-                "only applies together with a `schedule`".into(),
-            ))
+        Some(fallback) => {
+            check_outside_schedule(level, *fallback.get_ref(), schedule.is_some())
+                .map_err(|m| error(key("outside_schedule"), Some(fallback.span()), m))?;
+            *fallback.get_ref()
         }
-        Some(fallback) if *fallback.get_ref() >= level && level != SharingLevel::Off => {
-            return Err(error(
-                key("outside_schedule"),
-                Some(fallback.span()),
-                format!(
-                    "\"{}\" must be lower than `sharing` (\"{level}\"): outside the schedule the camera shares less",
-                    fallback.get_ref()
-                ),
-            ))
-        }
-        Some(fallback) => *fallback.get_ref(),
         None => SharingLevel::Off,
     };
 
     let max_clip = match cam.max_clip_to_police.take() {
-        Some(max) if max.get_ref().0 < MINUTE => {
-            return Err(error(
-                key("max_clip_to_police"),
-                Some(max.span()),
-                "must be at least 1m".into(),
-            ))
+        Some(max) => {
+            check_camera_clip(max.get_ref().0)
+                .map_err(|m| error(key("max_clip_to_police"), Some(max.span()), m))?;
+            Some(max.get_ref().0)
         }
-        Some(max) => Some(max.get_ref().0),
         None => None,
     };
 

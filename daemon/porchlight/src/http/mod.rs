@@ -84,6 +84,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/privacy", put(controls::privacy))
         .route("/api/cameras/{camera}/sharing", put(controls::sharing))
         .route("/api/cameras/{camera}/recording", put(controls::recording))
+        .route("/api/sharing", get(controls::sharing_settings))
+        .route(
+            "/api/cameras/{camera}/sharing-settings",
+            put(controls::camera_sharing_settings),
+        )
+        .route("/api/policy/limits", put(controls::limits))
         .route("/api/relay", get(relay::status))
         .route("/api/relay/leave", post(relay::leave))
         .route("/api/requests", get(requests::list))

@@ -355,6 +355,7 @@ pub fn camera(name: &str) -> CameraState {
         sharing: "registered".into(),
         motion: Some(false),
         live_share_active: false,
+        sharing_settings: None,
     }
 }
 

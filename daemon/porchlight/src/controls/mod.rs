@@ -4,8 +4,14 @@
 //! `<data_dir>/owner-settings.json` and wins over the config until changed
 //! again. Every change is in the audit log and on the event bus.
 //!
+//! Beyond the switches, the owner may change each camera's schedule,
+//! off-hours level, clip limit and audio, and the device's clip and request
+//! limits ([`sharing_settings`]), checked with the config's own rules.
+//!
 //! Only the owner's channels hold a `Controls`; the relay never does, so
 //! nothing an agency sends can raise a sharing level.
+
+pub mod sharing_settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,6 +24,9 @@ use crate::audit::{AuditEvent, AuditLog, Component, EventType, Identity, Outcome
 use crate::config::Config;
 use crate::events::{DaemonEvent, EventBus};
 use crate::policy::{Policy, SharingLevel};
+use sharing_settings::{
+    CameraSettings, CameraSharingUpdate, Facts, LimitSettings, LimitsUpdate, SharingView,
+};
 
 /// What the owner changed at run time (absent: the config's value).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +38,12 @@ pub struct OwnerSettings {
     pub sharing: BTreeMap<String, SharingLevel>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub recording_off: BTreeSet<String>,
+    /// Schedules, off-hours levels, clip limits and audio, per camera.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub camera_settings: BTreeMap<String, CameraSettings>,
+    /// The device-wide clip and request limits.
+    #[serde(default, skip_serializing_if = "LimitSettings::is_empty")]
+    pub limits: LimitSettings,
 }
 
 /// The policy in force, shared with the relay (read per request).
@@ -53,6 +68,8 @@ impl SharedPolicy {
 pub enum ControlError {
     #[error("unknown camera `{0}`")]
     UnknownCamera(String),
+    #[error("`{field}`: {problem}")]
+    Invalid { field: String, problem: String },
     #[error("cannot save the owner's settings in {path}: {error}")]
     Save { path: String, error: String },
     #[error("the change was made but could not be written to the audit log: {0}")]
@@ -109,6 +126,8 @@ pub struct Switches {
 
 pub struct Controls {
     config_policy: Policy,
+    facts: Facts,
+    timezone: String,
     settings: Mutex<OwnerSettings>,
     path: PathBuf,
     policy: SharedPolicy,
@@ -125,7 +144,8 @@ impl Controls {
         let path = settings_path(config);
         let settings = read_settings(config)?;
         let config_policy = Policy::from_config(config);
-        let policy = SharedPolicy::new(apply(&config_policy, &settings));
+        let facts = Facts::of(config);
+        let policy = SharedPolicy::new(sharing_settings::apply(&config_policy, &facts, &settings));
         let recording = config
             .cameras
             .iter()
@@ -136,6 +156,8 @@ impl Controls {
             .collect();
         Ok(Controls {
             config_policy,
+            facts,
+            timezone: timezone_name(config),
             settings: Mutex::new(settings),
             path,
             policy,
@@ -170,12 +192,90 @@ impl Controls {
         }
     }
 
+    /// Everything that decides what police may get, as it stands now.
+    pub fn sharing(&self) -> SharingView {
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        sharing_settings::view(
+            &self.policy.current(),
+            &settings,
+            &self.facts,
+            &self.timezone,
+            crate::time::now_utc_us(),
+        )
+    }
+
+    /// One camera's sharing settings as they stand.
+    pub fn camera_sharing(&self, camera: &str) -> Option<sharing_settings::CameraSharingView> {
+        self.sharing()
+            .cameras
+            .into_iter()
+            .find(|c| c.camera == camera)
+    }
+
     pub fn set_privacy(&self, channel: impl Into<Actor>, on: bool) -> Result<(), ControlError> {
         self.change(
             channel,
             "privacy",
             serde_json::json!({ "privacy": on }),
-            |s| s.privacy = Some(on),
+            |c| serde_json::json!(c.switches()),
+            |s| {
+                s.privacy = Some(on);
+                Ok(())
+            },
+        )
+    }
+
+    /// Changes a camera's schedule, off-hours level, clip limit, audio
+    /// (and level), checked as the config checks a camera table.
+    pub fn set_camera_sharing(
+        &self,
+        channel: impl Into<Actor>,
+        camera: &str,
+        update: &CameraSharingUpdate,
+    ) -> Result<(), ControlError> {
+        self.known(camera)?;
+        let name = camera.to_string();
+        self.change(
+            channel,
+            "camera_sharing",
+            serde_json::json!({
+                "camera": camera,
+                "level": update.level,
+                "schedule": update.schedule,
+                "outside_schedule": update.outside_schedule,
+                "max_clip": update.max_clip,
+                "audio_to_police": update.audio_to_police,
+            }),
+            move |c| serde_json::json!(c.camera_sharing(&name)),
+            |s| {
+                sharing_settings::update_camera(s, camera, update, &self.config_policy, &self.facts)
+            },
+        )
+    }
+
+    /// Changes the device-wide clip and request limits, checked as the
+    /// config's `[policy]` is.
+    pub fn set_limits(
+        &self,
+        channel: impl Into<Actor>,
+        update: &LimitsUpdate,
+    ) -> Result<(), ControlError> {
+        self.change(
+            channel,
+            "limits",
+            serde_json::json!({
+                "max_clip": update.max_clip,
+                "requests_per_case": update.requests_per_case,
+                "requests_per_agency_per_day": update.requests_per_agency_per_day,
+                "max_window": update.max_window,
+                "max_radius_m": update.max_radius_m,
+            }),
+            |c| serde_json::json!(c.sharing().limits),
+            |s| sharing_settings::update_limits(s, update, &self.facts),
         )
     }
 
@@ -190,8 +290,10 @@ impl Controls {
             channel,
             "sharing",
             serde_json::json!({ "camera": camera, "sharing": level }),
+            |c| serde_json::json!(c.switches()),
             |s| {
                 s.sharing.insert(camera.to_string(), level);
+                Ok(())
             },
         )
     }
@@ -207,12 +309,14 @@ impl Controls {
             channel,
             "recording",
             serde_json::json!({ "camera": camera, "recording": on }),
+            |c| serde_json::json!(c.switches()),
             |s| {
                 if on {
                     s.recording_off.remove(camera);
                 } else {
                     s.recording_off.insert(camera.to_string());
                 }
+                Ok(())
             },
         )?;
         if let Some(sender) = self.recording.get(camera) {
@@ -229,24 +333,30 @@ impl Controls {
         }
     }
 
-    /// Applies `edit`, saves, updates the live policy, logs and announces.
+    /// Applies `edit` (which may refuse the change), saves, updates the
+    /// live policy, logs what `snapshot` shows before and after, announces.
     fn change(
         &self,
         actor: impl Into<Actor>,
         what: &str,
         details: serde_json::Value,
-        edit: impl FnOnce(&mut OwnerSettings),
+        snapshot: impl Fn(&Controls) -> serde_json::Value,
+        edit: impl FnOnce(&mut OwnerSettings) -> Result<(), ControlError>,
     ) -> Result<(), ControlError> {
-        let before = self.switches();
+        let before = snapshot(self);
         {
             let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             let mut next = settings.clone();
-            edit(&mut next);
+            edit(&mut next)?;
             save(&self.path, &next)?;
-            self.policy.replace(apply(&self.config_policy, &next));
+            self.policy.replace(sharing_settings::apply(
+                &self.config_policy,
+                &self.facts,
+                &next,
+            ));
             *settings = next;
         }
-        let after = self.switches();
+        let after = snapshot(self);
         // The snapshot the start-up check compares with follows too.
         let _ = crate::relay::enrolment::remember_policy(&self.path_dir(), &self.policy.current());
         let actor = actor.into();
@@ -271,20 +381,14 @@ impl Controls {
     }
 }
 
-/// The config's policy with the owner's run-time switches applied.
-fn apply(config_policy: &Policy, settings: &OwnerSettings) -> Policy {
-    let mut policy = config_policy.clone();
-    if let Some(privacy) = settings.privacy {
-        policy.privacy = privacy;
-    }
-    for camera in &mut policy.cameras {
-        if let Some(level) = settings.sharing.get(&camera.name) {
-            camera.level = *level;
-            // A schedule's off-hours level may not exceed the level itself.
-            camera.outside_schedule = camera.outside_schedule.min(*level);
-        }
-    }
-    policy
+/// The owner's time zone as people read it.
+fn timezone_name(config: &Config) -> String {
+    config
+        .policy
+        .timezone_name
+        .clone()
+        .or_else(|| config.policy.timezone.iana_name().map(String::from))
+        .unwrap_or_else(|| "the system's".into())
 }
 
 fn settings_path(config: &Config) -> PathBuf {
@@ -304,6 +408,11 @@ fn read_settings(config: &Config) -> anyhow::Result<OwnerSettings> {
     let known: BTreeSet<&str> = config.cameras.iter().map(|c| c.name.as_str()).collect();
     settings.sharing.retain(|c, _| known.contains(c.as_str()));
     settings
+        .camera_settings
+        .retain(|c, _| known.contains(c.as_str()));
+    sharing_settings::check_saved(&settings)
+        .map_err(|e| anyhow::anyhow!("{}: not valid owner settings: {e}", path.display()))?;
+    settings
         .recording_off
         .retain(|c| known.contains(c.as_str()));
     Ok(settings)
@@ -313,7 +422,8 @@ fn read_settings(config: &Config) -> anyhow::Result<OwnerSettings> {
 /// owner's saved changes), read without the daemon: for `porchlight status`.
 pub fn saved_switches(config: &Config) -> anyhow::Result<Switches> {
     let settings = read_settings(config)?;
-    let policy = apply(&Policy::from_config(config), &settings);
+    let policy =
+        sharing_settings::apply(&Policy::from_config(config), &Facts::of(config), &settings);
     Ok(Switches {
         privacy: policy.privacy,
         cameras: policy
