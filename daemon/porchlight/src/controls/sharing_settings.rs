@@ -582,3 +582,318 @@ pub fn view(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::OwnerSettings;
+
+    const CONFIG: &str = r#"
+data_dir = "/tmp/porchlight-settings-test"
+[policy]
+timezone = "UTC"
+[export]
+max_clip = "2h"
+[[cameras]]
+name = "porch"
+url = "rtsp://192.168.1.20:554/stream1"
+sharing = "emergency_auto"
+location = { lat = 32.7767, lon = -96.7970 }
+audio_to_police = true
+schedule = [{ days = "mon-fri", from = "22:00", to = "06:00" }]
+outside_schedule = "registered"
+[[cameras]]
+name = "garage"
+url = "rtsp://192.168.1.21:554/stream1"
+audio = false
+"#;
+
+    fn setup() -> (Config, Policy, Facts) {
+        let config = Config::parse(CONFIG, None).expect("valid config");
+        let policy = Policy::from_config(&config);
+        let facts = Facts::of(&config);
+        (config, policy, facts)
+    }
+
+    fn camera<'a>(policy: &'a Policy, name: &str) -> &'a CameraPolicy {
+        policy
+            .cameras
+            .iter()
+            .find(|c| c.name == name)
+            .expect("camera")
+    }
+
+    fn update(json: serde_json::Value) -> CameraSharingUpdate {
+        serde_json::from_value(json).expect("update")
+    }
+
+    fn field_of(e: ControlError) -> String {
+        match e {
+            ControlError::Invalid { field, .. } => field,
+            other => panic!("not an input error: {other}"),
+        }
+    }
+
+    #[test]
+    fn an_old_settings_file_loads_and_keeps_its_meaning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = CONFIG.replace(
+            "/tmp/porchlight-settings-test",
+            &dir.path().display().to_string(),
+        );
+        let config = Config::parse(&text, None).expect("config");
+        // Written by the daemon before the sharing settings existed.
+        std::fs::write(
+            dir.path().join("owner-settings.json"),
+            r#"{"privacy": true, "sharing": {"porch": "on_request"}, "recording_off": ["garage"]}"#,
+        )
+        .expect("write");
+        let settings = crate::controls::read_settings(&config).expect("old file loads");
+        assert!(settings.camera_settings.is_empty() && settings.limits.is_empty());
+        let policy = apply(
+            &Policy::from_config(&config),
+            &Facts::of(&config),
+            &settings,
+        );
+        assert!(policy.privacy);
+        let porch = camera(&policy, "porch");
+        assert_eq!(porch.level, SharingLevel::OnRequest);
+        assert!(porch.schedule.is_some(), "the config's schedule stays");
+        assert_eq!(porch.outside_schedule, SharingLevel::Registered);
+        // And a file with a schedule that does not parse is refused by name.
+        std::fs::write(
+            dir.path().join("owner-settings.json"),
+            r#"{"camera_settings": {"porch": {"schedule": [{"days": ["funday"], "from": "08:00", "to": "09:00"}]}}}"#,
+        )
+        .expect("write");
+        let error = crate::controls::read_settings(&config).expect_err("bad schedule");
+        assert!(error.to_string().contains("owner-settings.json"), "{error}");
+        assert!(error.to_string().contains("funday"), "{error}");
+    }
+
+    #[test]
+    fn a_schedule_is_set_in_the_configs_text_form_and_cleared() {
+        let (_, config_policy, facts) = setup();
+        let mut settings = OwnerSettings::default();
+        update_camera(
+            &mut settings,
+            "porch",
+            &update(serde_json::json!({
+                "schedule": [{"days": ["sat", "sun"], "from": "00:00", "to": "24:00"},
+                             {"days": "mon-fri", "from": "18:00", "to": "07:00"}],
+                "outside_schedule": "off",
+            })),
+            &config_policy,
+            &facts,
+        )
+        .expect("valid");
+        let policy = apply(&config_policy, &facts, &settings);
+        let porch = camera(&policy, "porch");
+        let schedule = porch.schedule.as_ref().expect("a schedule");
+        assert_eq!(schedule.windows().len(), 2);
+        assert_eq!(schedule.windows()[0].to_string(), "sat,sun 00:00-24:00");
+        assert_eq!(porch.outside_schedule, SharingLevel::Off);
+        // 2026-11-25 is a Wednesday: noon is outside, 20:00 inside.
+        let noon = crate::time::parse_utc_us("2026-11-25T12:00:00Z").expect("time");
+        let evening = crate::time::parse_utc_us("2026-11-25T20:00:00Z").expect("time");
+        assert_eq!(
+            porch.effective_level(&policy.timezone, noon),
+            SharingLevel::Off
+        );
+        assert_eq!(
+            porch.effective_level(&policy.timezone, evening),
+            SharingLevel::EmergencyAuto
+        );
+
+        // Clearing: shared at all times, even where the config had a schedule.
+        update_camera(
+            &mut settings,
+            "porch",
+            &update(serde_json::json!({ "schedule": [] })),
+            &config_policy,
+            &facts,
+        )
+        .expect("valid");
+        let policy = apply(&config_policy, &facts, &settings);
+        assert!(camera(&policy, "porch").schedule.is_none());
+        assert_eq!(
+            camera(&policy, "porch").effective_level(&policy.timezone, noon),
+            SharingLevel::EmergencyAuto
+        );
+        let view = view(&policy, &settings, &facts, "UTC", noon);
+        assert!(view.cameras[0].schedule.is_empty() && view.cameras[0].schedule_open);
+        assert_eq!(view.cameras[0].sources["schedule"], Source::Owner);
+        assert_eq!(view.cameras[0].sources["level"], Source::Config);
+    }
+
+    #[test]
+    fn lowering_the_level_below_the_off_hours_level_clamps_it() {
+        let (_, config_policy, facts) = setup();
+        let mut settings = OwnerSettings::default();
+        settings
+            .sharing
+            .insert("porch".into(), SharingLevel::Registered);
+        let policy = apply(&config_policy, &facts, &settings);
+        let porch = camera(&policy, "porch");
+        assert_eq!(porch.level, SharingLevel::Registered);
+        assert_eq!(porch.outside_schedule, SharingLevel::Registered);
+        settings.sharing.insert("porch".into(), SharingLevel::Off);
+        let policy = apply(&config_policy, &facts, &settings);
+        assert_eq!(camera(&policy, "porch").outside_schedule, SharingLevel::Off);
+    }
+
+    #[test]
+    fn clip_limits_and_audio_apply_to_the_gate() {
+        let (_, config_policy, facts) = setup();
+        let mut settings = OwnerSettings::default();
+        update_camera(
+            &mut settings,
+            "porch",
+            &update(serde_json::json!({ "max_clip": "20m", "audio_to_police": false })),
+            &config_policy,
+            &facts,
+        )
+        .expect("valid");
+        update_limits(
+            &mut settings,
+            &serde_json::from_value(serde_json::json!({
+                "max_clip": 3600, "requests_per_agency_per_day": 1, "max_window": "1h",
+                "max_radius_m": 100, "requests_per_case": 1,
+            }))
+            .expect("limits"),
+            &facts,
+        )
+        .expect("valid");
+        let policy = apply(&config_policy, &facts, &settings);
+        let porch = camera(&policy, "porch");
+        assert_eq!(porch.max_clip, Some(Duration::from_secs(1200)));
+        assert!(!porch.audio_allowed);
+        assert_eq!(policy.max_clip, Duration::from_secs(3600));
+        assert_eq!(policy.limits.requests_per_agency_per_day, 1);
+        assert_eq!(policy.limits.requests_per_case, 1);
+        assert_eq!(policy.limits.max_window, Duration::from_secs(3600));
+        assert_eq!(policy.limits.max_radius_m, 100);
+        // "none": the camera's own limit goes, the device's applies.
+        update_camera(
+            &mut settings,
+            "porch",
+            &update(serde_json::json!({ "max_clip": "none" })),
+            &config_policy,
+            &facts,
+        )
+        .expect("valid");
+        let policy = apply(&config_policy, &facts, &settings);
+        assert_eq!(camera(&policy, "porch").max_clip, None);
+        let round_trip: OwnerSettings =
+            serde_json::from_str(&serde_json::to_string(&settings).expect("json")).expect("back");
+        assert_eq!(round_trip, settings);
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_field_named() {
+        let (_, config_policy, facts) = setup();
+        let camera_cases = [
+            (
+                serde_json::json!({"schedule": [{"days": "funday", "from": "08:00", "to": "09:00"}]}),
+                "schedule[0].days",
+            ),
+            (
+                serde_json::json!({"schedule": [{"days": "mon", "from": "8:00", "to": "09:00"}]}),
+                "schedule[0].from",
+            ),
+            (
+                serde_json::json!({"schedule": [{"from": "08:00", "to": "24:30"}]}),
+                "schedule[0].to",
+            ),
+            (
+                serde_json::json!({"schedule": [{"from": "08:00", "to": "09:00"}, {"from": "08:00", "to": "08:00"}]}),
+                "schedule[1].to",
+            ),
+            (serde_json::json!({"max_clip": "30s"}), "max_clip"),
+            (serde_json::json!({"max_clip": "3h"}), "max_clip"),
+            (serde_json::json!({"max_clip": "soon"}), "max_clip"),
+            (serde_json::json!({"max_clip": true}), "max_clip"),
+            (
+                serde_json::json!({"outside_schedule": "emergency_live"}),
+                "outside_schedule",
+            ),
+        ];
+        for (json, field) in camera_cases {
+            let mut settings = OwnerSettings::default();
+            let e = update_camera(
+                &mut settings,
+                "porch",
+                &update(json.clone()),
+                &config_policy,
+                &facts,
+            )
+            .expect_err("refused");
+            assert_eq!(field_of(e), field, "{json}");
+            assert_eq!(
+                settings,
+                OwnerSettings::default(),
+                "nothing changed: {json}"
+            );
+        }
+        // The garage records no audio, and has no schedule for an off-hours level.
+        let mut settings = OwnerSettings::default();
+        let e = update_camera(
+            &mut settings,
+            "garage",
+            &update(serde_json::json!({"audio_to_police": true})),
+            &config_policy,
+            &facts,
+        )
+        .expect_err("no audio");
+        assert!(e.to_string().contains("records no audio"), "{e}");
+        assert_eq!(field_of(e), "audio_to_police");
+        let e = update_camera(
+            &mut settings,
+            "garage",
+            &update(serde_json::json!({"outside_schedule": "off"})),
+            &config_policy,
+            &facts,
+        )
+        .expect_err("no schedule");
+        assert!(e.to_string().contains("schedule"), "{e}");
+
+        let limit_cases = [
+            (serde_json::json!({"max_clip": "13h"}), "max_clip"),
+            (serde_json::json!({"max_clip": "30s"}), "max_clip"),
+            (
+                serde_json::json!({"requests_per_case": 0}),
+                "requests_per_case",
+            ),
+            (
+                serde_json::json!({"requests_per_case": 11}),
+                "requests_per_case",
+            ),
+            (
+                serde_json::json!({"requests_per_agency_per_day": 1001}),
+                "requests_per_agency_per_day",
+            ),
+            (serde_json::json!({"max_window": "10m"}), "max_window"),
+            (serde_json::json!({"max_window": "13h"}), "max_window"),
+            (serde_json::json!({"max_radius_m": 401}), "max_radius_m"),
+            (serde_json::json!({"max_radius_m": -5}), "max_radius_m"),
+        ];
+        for (json, field) in limit_cases {
+            let mut settings = OwnerSettings::default();
+            let update: LimitsUpdate = serde_json::from_value(json.clone()).expect("shape");
+            let e = update_limits(&mut settings, &update, &facts).expect_err("refused");
+            assert_eq!(field_of(e), field, "{json}");
+        }
+        // A window past midnight is the config's night window, not an error.
+        let mut settings = OwnerSettings::default();
+        update_camera(
+            &mut settings,
+            "porch",
+            &update(
+                serde_json::json!({"schedule": [{"days": "fri", "from": "22:00", "to": "06:00"}]}),
+            ),
+            &config_policy,
+            &facts,
+        )
+        .expect("night window");
+    }
+}
