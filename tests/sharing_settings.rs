@@ -281,7 +281,10 @@ async fn the_owner_sets_schedules_clip_audio_and_limits_and_the_gate_follows() {
         assert_eq!(details["after"]["max_clip"], "20m", "{details}");
         assert_eq!(details["before"]["audio_to_police"], true, "{details}");
         assert_eq!(details["after"]["audio_to_police"], false, "{details}");
-        assert_eq!(camera_change["identity"]["owner_user"], OWNER, "{camera_change}");
+        assert_eq!(
+            camera_change["identity"]["owner_user"], OWNER,
+            "{camera_change}"
+        );
         let limits_change = changes
             .iter()
             .find(|e| e["details"]["set"] == "limits")
@@ -434,16 +437,45 @@ async fn the_owner_sets_schedules_clip_audio_and_limits_and_the_gate_follows() {
         assert_owner_settings(&owner.get("/api/sharing"), skip_day);
         let policy = owner.get("/api/sharing");
         assert_eq!(camera(&policy, "porch")["effective_level"], "on_request");
-        wait_until(
-            Duration::from_secs(15),
-            "the sharing attributes after the restart",
-            || {
-                serde_json::from_str::<Value>(
-                    &broker.retained("porchlight/porch/sharing/attributes"),
-                )
-                .is_ok_and(|a| a["max_clip_s"] == 1200 && a["schedule_open"] == false)
-            },
+
+        // The same from the shell, through the running daemon.
+        let config = daemon.config_path.to_str().expect("utf-8").to_string();
+        let (code, stdout, stderr) = porchlight(&["sharing", "show", "-c", &config]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(
+            stdout.contains("porch: emergency_auto (now on_request)")
+                && stdout.contains("outside: on_request, max clip: 20m, audio: off")
+                && stdout.contains("1 per agency per day"),
+            "{stdout}"
         );
+        let (code, stdout, stderr) = porchlight(&[
+            "sharing",
+            "set",
+            "-c",
+            &config,
+            "--camera",
+            "porch",
+            "--max-clip",
+            "25m",
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains("max clip: 25m"), "{stdout}");
+        wait_until(Duration::from_secs(15), "the CLI's change on MQTT", || {
+            serde_json::from_str::<Value>(&broker.retained("porchlight/porch/sharing/attributes"))
+                .is_ok_and(|a| a["max_clip_s"] == 1500 && a["schedule_open"] == false)
+        });
+        let (code, stdout, stderr) = porchlight(&[
+            "sharing",
+            "set",
+            "-c",
+            &config,
+            "--camera",
+            "porch",
+            "--schedule",
+            "mon 9am-10:00",
+        ]);
+        assert_ne!(code, 0, "{stdout}");
+        assert!(stderr.contains("schedule[0].from"), "{stderr}");
         daemon.stop();
     });
 }

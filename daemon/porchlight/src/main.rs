@@ -103,6 +103,12 @@ enum Command {
         #[command(subcommand)]
         command: LiveSharesCommand,
     },
+    /// Police-sharing settings: schedules, outside-schedule levels, clip
+    /// limits, audio and request limits (through the running daemon).
+    Sharing {
+        #[command(subcommand)]
+        command: SharingCommand,
+    },
     /// Find ONVIF cameras on the network and list their streams.
     Discover {
         /// IPv4 address or interface name to search from (repeatable);
@@ -318,6 +324,58 @@ enum LiveSharesCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum SharingCommand {
+    /// Every camera's level, schedule, outside level, clip limit and audio,
+    /// and the limits for every request.
+    Show {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The daemon's JSON instead of a listing.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings (checked like the config; audited).
+    Set(Box<SharingSet>),
+}
+
+#[derive(clap::Args)]
+struct SharingSet {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The camera to change; without it --max-clip is the device's limit.
+    #[arg(long)]
+    camera: Option<String>,
+    /// The camera's sharing level.
+    #[arg(long)]
+    level: Option<String>,
+    /// A schedule window such as "mon-fri 22:00-06:00" (repeat for more;
+    /// replaces the schedule).
+    #[arg(long)]
+    schedule: Vec<String>,
+    /// No schedule: the level applies at all times.
+    #[arg(long, conflicts_with = "schedule")]
+    always: bool,
+    /// The level outside the schedule.
+    #[arg(long = "outside")]
+    outside_schedule: Option<String>,
+    /// Longest clip: "20m", "1h"; with --camera also "none".
+    #[arg(long)]
+    max_clip: Option<String>,
+    /// Send the camera's audio to police: on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    audio: Option<String>,
+    #[arg(long)]
+    requests_per_case: Option<i64>,
+    #[arg(long)]
+    requests_per_agency_per_day: Option<i64>,
+    /// Longest window a request may ask for, such as "6h".
+    #[arg(long)]
+    max_window: Option<String>,
+    #[arg(long)]
+    max_radius_m: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -619,6 +677,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Cameras { command } => cameras(command),
         Command::LiveShares { command } => live_shares(command),
+        Command::Sharing { command } => sharing(command),
         Command::User { command } => user(command),
         Command::Demo(args) => {
             runtime()?.block_on(porchlight::demo::run(args))?;
@@ -762,6 +821,50 @@ fn requests(command: RequestsCommand) -> anyhow::Result<ExitCode> {
         for request in &requests {
             writeln!(out, "{}", cli::render(request))?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sharing(command: SharingCommand) -> anyhow::Result<ExitCode> {
+    use porchlight::controls::cli::{render, set, show, SetArgs};
+    let (answer, json) = match command {
+        SharingCommand::Show { config, json } => (show(&Config::load(&config)?)?, json),
+        SharingCommand::Set(set_args) => {
+            let SharingSet {
+                config,
+                camera,
+                level,
+                schedule,
+                always,
+                outside_schedule,
+                max_clip,
+                audio,
+                requests_per_case,
+                requests_per_agency_per_day,
+                max_window,
+                max_radius_m,
+            } = *set_args;
+            let config = Config::load(&config)?;
+            let args = SetArgs {
+                camera,
+                level,
+                schedule,
+                always,
+                outside_schedule,
+                max_clip,
+                audio: audio.map(|a| a == "on"),
+                requests_per_case,
+                requests_per_agency_per_day,
+                max_window,
+                max_radius_m,
+            };
+            (set(&config, &args)?, false)
+        }
+    };
+    if json {
+        println!("{answer:#}");
+    } else {
+        println!("{}", render(&answer));
     }
     Ok(ExitCode::SUCCESS)
 }

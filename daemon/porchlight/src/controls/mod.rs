@@ -11,6 +11,7 @@
 //! Only the owner's channels hold a `Controls`; the relay never does, so
 //! nothing an agency sends can raise a sharing level.
 
+pub mod cli;
 pub mod sharing_settings;
 
 use std::collections::{BTreeMap, BTreeSet};
