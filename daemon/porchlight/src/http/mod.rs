@@ -6,6 +6,7 @@ pub mod auth;
 mod controls;
 mod discovery;
 mod evidence;
+mod verify;
 pub(crate) mod guard;
 mod live_shares;
 pub(crate) mod recordings;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{camera}/days", get(recordings::days))
         .route("/api/cameras/{camera}/clip.mp4", get(recordings::clip))
         .route("/api/cameras/{camera}/evidence", get(evidence::evidence))
+        .route("/api/evidence/verify", post(verify::verify))
         .route(
             "/api/cameras/{camera}/snapshot.jpg",
             get(recordings::snapshot),

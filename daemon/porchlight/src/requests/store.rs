@@ -112,9 +112,9 @@ CREATE INDEX downloads_by_request ON downloads (request_id, started_us);
 
 const MIGRATIONS: &[&str] = &[V1, V2];
 
-/// The schema every released version wrote, for upgrade tests.
+/// The migrations, for the upgrade tests (`tests/data/requests-schema/`).
 #[cfg(test)]
-pub(super) const RELEASED_V1: &str = V1;
+pub(super) const ALL_MIGRATIONS: &[&str] = MIGRATIONS;
 
 /// Whole-request refusals that do not count toward the rate limits: a
 /// request refused for a limit must not extend the limit (see
