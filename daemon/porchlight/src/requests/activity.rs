@@ -44,7 +44,7 @@ pub struct Download {
     pub complete: bool,
     /// When the body ended; `None` while it is still being sent (or if the
     /// daemon stopped mid-way).
-    #[serde(serialize_with = "optional_time_rfc3339")]
+    #[serde(rename = "finished", serialize_with = "optional_time_rfc3339")]
     pub finished_us: Option<i64>,
 }
 
