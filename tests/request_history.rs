@@ -194,9 +194,14 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
         assert_eq!(package.status, 200, "{}", package.text());
         let relay_sha256 = hex(&Sha256::digest(&package.body));
         let relay_bytes = package.body.len() as u64;
-        wait_until(Duration::from_secs(10), "the download's end recorded", || {
-            owner_get(&format!("/api/requests/{shared}"))["downloads"][0]["finished"].is_string()
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "the download's end recorded",
+            || {
+                owner_get(&format!("/api/requests/{shared}"))["downloads"][0]["finished"]
+                    .is_string()
+            },
+        );
         let record = owner_get(&format!("/api/requests/{shared}"));
         assert_eq!(record["state"], "partially_approved", "{record}");
         let delivery = &record["deliveries"][0];
@@ -275,7 +280,10 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
         let report: Value = serde_json::from_str(&body).expect("json");
         assert_eq!(report["ok"], false, "{report}");
         let failed = report["failed"].to_string();
-        assert!(failed.contains(".mp4"), "the altered file is named: {report}");
+        assert!(
+            failed.contains(".mp4"),
+            "the altered file is named: {report}"
+        );
         // …and a body over the cap is refused before it is read.
         let (status, body) = verify(b"not much", Some((4 << 30) + 1));
         assert_eq!(status, 413, "{body}");

@@ -6,13 +6,13 @@ pub mod auth;
 mod controls;
 mod discovery;
 mod evidence;
-mod verify;
 pub(crate) mod guard;
 mod live_shares;
 pub(crate) mod recordings;
 mod relay;
 mod requests;
 mod storage;
+mod verify;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

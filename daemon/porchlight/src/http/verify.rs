@@ -81,7 +81,12 @@ pub(crate) async fn receive_capped(
         .prefix("verify-")
         .suffix(".part")
         .tempfile_in(dir)
-        .map_err(|e| internal(format!("cannot make a temporary file in {}: {e}", dir.display())))?;
+        .map_err(|e| {
+            internal(format!(
+                "cannot make a temporary file in {}: {e}",
+                dir.display()
+            ))
+        })?;
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
     while let Some(chunk) = stream.next().await {
@@ -177,7 +182,12 @@ pub async fn verify(
     })
     .await
     .map_err(internal)?
-    .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("cannot read the package: {e}")))?;
+    .map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the package: {e}"),
+        )
+    })?;
     Ok(Json(body_from(&report, bytes, &own)))
 }
 

@@ -459,9 +459,9 @@ async fn create_request_inner(
         tokio::task::spawn_blocking(move || {
             store.record_located(&request, &decision, &cameras_now, now, expiry)
         })
-            .await
-            .map_err(internal)?
-            .map_err(internal)?
+        .await
+        .map_err(internal)?
+        .map_err(internal)?
     };
     state.requests.bus.publish(DaemonEvent::RequestCreated {
         id: stored.id.clone(),

@@ -76,13 +76,7 @@ pub fn prepare_servable(state: &RelayState, stored: &StoredRequest) {
                     &evidence, &conn, &data_dir, &clip, &request, &path,
                 )?;
                 let (bytes, sha256) = file_sha256(&path)?;
-                store.record_delivery(
-                    &key.0,
-                    &key.1,
-                    bytes,
-                    &sha256,
-                    crate::time::now_utc_us(),
-                )?;
+                store.record_delivery(&key.0, &key.1, bytes, &sha256, crate::time::now_utc_us())?;
                 Ok(())
             })();
             if let Err(e) = result {

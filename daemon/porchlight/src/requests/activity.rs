@@ -158,7 +158,11 @@ impl RequestStore {
 
     /// Deliveries and downloads of one request.
     pub fn activity(&self, id: &str) -> Result<Activity, RequestStoreError> {
-        self.with_conn(|conn| Ok(read_activity(conn, Some(id))?.remove(id).unwrap_or_default()))
+        self.with_conn(|conn| {
+            Ok(read_activity(conn, Some(id))?
+                .remove(id)
+                .unwrap_or_default())
+        })
     }
 
     /// Deliveries and downloads of every request, by request id (two

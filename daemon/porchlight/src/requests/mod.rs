@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::policy::{GeoPoint, Officer, TimeWindow};
 use crate::time::format_utc_us;
 
-pub use service::{RequestService, ServiceError};
 pub use activity::{Activity, Delivery, Download, DownloadStart};
+pub use service::{RequestService, ServiceError};
 pub use store::{RequestStore, RevokedAll, TokenGrant};
 
 /// Where a request stands, as the owner and the agency see it.

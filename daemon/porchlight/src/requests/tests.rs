@@ -851,7 +851,9 @@ fn a_schema_1_request_database_upgrades_and_still_lists() {
         .expect("approve an upgraded request");
     assert_eq!(approved.state, RequestState::Approved);
     assert_eq!(
-        store.activity("req_00000000000000000001").expect("activity"),
+        store
+            .activity("req_00000000000000000001")
+            .expect("activity"),
         Activity::default()
     );
 }
@@ -888,7 +890,9 @@ fn deliveries_and_downloads_are_kept_per_request() {
     let running = store
         .start_download(&start(None, 200, 1_200, now() + 30))
         .expect("start");
-    store.finish_download(whole, 1_200, now() + 11).expect("finish");
+    store
+        .finish_download(whole, 1_200, now() + 11)
+        .expect("finish");
     store.finish_download(cut, 40, now() + 21).expect("finish");
 
     let activity = store.activity(id).expect("activity");
@@ -920,5 +924,8 @@ fn deliveries_and_downloads_are_kept_per_request() {
     assert_eq!(all.get(id), Some(&activity));
     assert!(!all.contains_key(&other.id));
     let json = serde_json::to_value(&activity).expect("json");
-    assert_eq!(json["deliveries"][0]["built"], json!("2026-11-24T12:00:00.000002Z"));
+    assert_eq!(
+        json["deliveries"][0]["built"],
+        json!("2026-11-24T12:00:00.000002Z")
+    );
 }

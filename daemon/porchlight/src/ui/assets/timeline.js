@@ -222,9 +222,9 @@ function showVerify(name, result) {
   if (result.ok) {
     const device = (result.signed_by || "").slice(0, 16) + "…" + (result.this_device ? " (this box)" : " (another device)");
     const clock = result.clock_offset_us === null || result.clock_offset_us === undefined ? "" :
-      ", clock offset " + (result.clock_offset_us / 1000).toFixed(1) + " ms" + (result.clock_synchronized ? "" : " (not NTP-synchronised)");
+      "; clock offset " + (result.clock_offset_us / 1000).toFixed(1) + " ms" + (result.clock_synchronized ? "" : ", not NTP-synchronised");
     box.textContent = "Verified " + name + ": signature by device " + device + ", " + result.files_matched + " of " +
-      result.files_listed + " files match (" + bytes(result.bytes) + clock + ").";
+      result.files_listed + " files match; " + bytes(result.bytes) + clock + ".";
   } else {
     box.textContent = "NOT verified " + name + ": " + (result.failed.join("; ") || "no checks could run");
   }
