@@ -288,6 +288,17 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
         let (status, body) = verify(b"not much", Some((4 << 30) + 1));
         assert_eq!(status, 413, "{body}");
         assert!(body.contains("4096 MiB verification limit"), "{body}");
+        // A package sent as a form-friendly type is refused, naming the right one.
+        let (status, body) = http_post_bytes(
+            http,
+            "/api/evidence/verify",
+            &[("Authorization", &bearer)],
+            "text/plain",
+            &package.body,
+            None,
+        );
+        assert_eq!(status, 415, "{body}");
+        assert!(body.contains("application/x-tar"), "{body}");
         // Without a session or token, verifying is refused like any owner call.
         let (status, _) = http_post_bytes(
             http,

@@ -95,10 +95,12 @@ pub async fn owner_only(
                 .iter()
                 .any(|t| content_type.eq_ignore_ascii_case(t));
         if !json && !package {
-            return error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "changes must be sent as `Content-Type: application/json`".into(),
-            );
+            let wanted = if request.uri().path() == "/api/evidence/verify" {
+                "a package to verify must be sent as `Content-Type: application/x-tar` (or application/octet-stream)"
+            } else {
+                "changes must be sent as `Content-Type: application/json`"
+            };
+            return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, wanted.into());
         }
     }
     next.run(request).await

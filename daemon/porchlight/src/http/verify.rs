@@ -77,6 +77,7 @@ pub(crate) async fn receive_capped(
     dir: &Path,
 ) -> Result<(tempfile::NamedTempFile, u64), ApiError> {
     std::fs::create_dir_all(dir).map_err(|e| internal(format!("{}: {e}", dir.display())))?;
+    remove_leftovers(dir);
     let mut file = tempfile::Builder::new()
         .prefix("verify-")
         .suffix(".part")
@@ -107,6 +108,29 @@ pub(crate) async fn receive_capped(
     file.flush()
         .map_err(|e| internal(format!("cannot store the upload: {e}")))?;
     Ok((file, received))
+}
+
+/// Uploads a crash left behind (a live one is never a day old).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let day = std::time::Duration::from_secs(86_400);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("verify-") && n.ends_with(".part"));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if ours && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn body_from(report: &VerifyReport, bytes: u64, own_fingerprint: &str) -> VerifyBody {
