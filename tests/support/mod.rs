@@ -839,6 +839,49 @@ pub fn http_request(
     (status, head.to_string(), body)
 }
 
+/// POSTs `body` as bytes with `Content-Type: content_type`, announcing
+/// `Content-Length: declared` (the body's length unless given: a test can
+/// claim more than it sends); returns (status, body).
+pub fn http_post_bytes(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+    declared: Option<u64>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        declared.unwrap_or(body.len() as u64)
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send head");
+    // A server that refuses on the head alone may close before the body.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if header_value(head, "transfer-encoding").is_some() {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
 /// Opens `http://{http}{page}` in headless Chromium: it is sent to the
 /// login page, which it fills in (first with `wrong_password`, then with
 /// `password`); returns where it landed and what it saw (`finalUrl`,

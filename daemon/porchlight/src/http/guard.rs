@@ -81,16 +81,26 @@ pub async fn owner_only(
                 format!("requests from `{origin}` may not change anything here"),
             );
         }
-        let json = headers
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-        if !json {
-            return error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "changes must be sent as `Content-Type: application/json`".into(),
-            );
+            .map(str::trim)
+            .unwrap_or_default();
+        let json = content_type.eq_ignore_ascii_case("application/json");
+        // A package to verify is binary; its types are no more "simple"
+        // (sendable cross-site without a preflight) than JSON is.
+        let package = request.uri().path() == "/api/evidence/verify"
+            && ["application/x-tar", "application/octet-stream"]
+                .iter()
+                .any(|t| content_type.eq_ignore_ascii_case(t));
+        if !json && !package {
+            let wanted = if request.uri().path() == "/api/evidence/verify" {
+                "a package to verify must be sent as `Content-Type: application/x-tar` (or application/octet-stream)"
+            } else {
+                "changes must be sent as `Content-Type: application/json`"
+            };
+            return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, wanted.into());
         }
     }
     next.run(request).await

@@ -12,6 +12,7 @@ pub(crate) mod recordings;
 mod relay;
 mod requests;
 mod storage;
+mod verify;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{camera}/days", get(recordings::days))
         .route("/api/cameras/{camera}/clip.mp4", get(recordings::clip))
         .route("/api/cameras/{camera}/evidence", get(evidence::evidence))
+        .route("/api/evidence/verify", post(verify::verify))
         .route(
             "/api/cameras/{camera}/snapshot.jpg",
             get(recordings::snapshot),

@@ -11,13 +11,15 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::OwnerUser;
 use super::recordings::{query_or_error, ApiError};
 use super::AppState;
 use crate::policy::TimeWindow;
-use crate::requests::{is_request_id, ErrorKind, RequestState, ServiceError, StoredRequest};
+use crate::requests::{
+    is_request_id, Activity, ErrorKind, RequestState, ServiceError, StoredRequest,
+};
 use crate::time::parse_utc_us;
 
 #[derive(Deserialize)]
@@ -87,11 +89,49 @@ fn service_error(e: ServiceError) -> ApiError {
     ApiError(status, e.to_string())
 }
 
-/// `GET /api/requests[?state=pending]`: newest first.
+/// A request with what came of it: the packages delivered and each
+/// download (from `requests.db`, not the audit log).
+#[derive(Serialize)]
+pub struct RequestView {
+    #[serde(flatten)]
+    request: StoredRequest,
+    #[serde(flatten)]
+    activity: Activity,
+}
+
+async fn activity_of(
+    state: &AppState,
+    only: Option<String>,
+) -> Result<std::collections::HashMap<String, Activity>, ApiError> {
+    let store = state.requests.store.clone();
+    tokio::task::spawn_blocking(move || match only {
+        Some(id) => store.activity(&id).map(|a| [(id, a)].into_iter().collect()),
+        None => store.all_activity(),
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| service_error(e.into()))
+}
+
+fn with_activity(
+    requests: Vec<StoredRequest>,
+    mut activity: std::collections::HashMap<String, Activity>,
+) -> Vec<RequestView> {
+    requests
+        .into_iter()
+        .map(|request| RequestView {
+            activity: activity.remove(&request.id).unwrap_or_default(),
+            request,
+        })
+        .collect()
+}
+
+/// `GET /api/requests[?state=pending]`: newest first, each with its
+/// deliveries and downloads.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Vec<StoredRequest>>, ApiError> {
+) -> Result<Json<Vec<RequestView>>, ApiError> {
     let params = query_or_error(params)?;
     let wanted = params
         .state
@@ -101,14 +141,15 @@ pub async fn list(
         })
         .transpose()?;
     let requests = state.requests.list(wanted).await.map_err(service_error)?;
-    Ok(Json(requests))
+    let activity = activity_of(&state, None).await?;
+    Ok(Json(with_activity(requests, activity)))
 }
 
-/// `GET /api/requests/{id}`.
+/// `GET /api/requests/{id}`, with its deliveries and downloads.
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<StoredRequest>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     checked_id(&id)?;
     match state
         .requests
@@ -116,7 +157,13 @@ pub async fn get(
         .await
         .map_err(service_error)?
     {
-        Some(request) => Ok(Json(request)),
+        Some(request) => {
+            let mut activity = activity_of(&state, Some(id.clone())).await?;
+            Ok(Json(RequestView {
+                activity: activity.remove(&id).unwrap_or_default(),
+                request,
+            }))
+        }
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("unknown request id `{id}`"),

@@ -455,10 +455,13 @@ async fn create_request_inner(
             decision.clone(),
         );
         let expiry = policy.approval_expiry;
-        tokio::task::spawn_blocking(move || store.record(&request, &decision, now, expiry))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?
+        let cameras_now = policy.cameras.clone();
+        tokio::task::spawn_blocking(move || {
+            store.record_located(&request, &decision, &cameras_now, now, expiry)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?
     };
     state.requests.bus.publish(DaemonEvent::RequestCreated {
         id: stored.id.clone(),
@@ -747,6 +750,7 @@ async fn download(
     Extension(caller): Extension<Caller>,
     Path((id, camera)): Path<(String, String)>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
@@ -841,10 +845,41 @@ async fn download(
                     bytes,
                 )
                 .await;
-            if logged {
-                response
-            } else {
-                internal("the audit log cannot be written").into_response()
+            if !logged {
+                return internal("the audit log cannot be written").into_response();
+            }
+            if method == Method::HEAD {
+                return response;
+            }
+            // For the owner's history: who took what, and how much of it.
+            let start = crate::requests::DownloadStart {
+                request_id: grant.request_id.clone(),
+                camera: grant.camera.clone(),
+                agency: caller.identity.name.clone(),
+                cert_fingerprint: caller.identity.cert_fingerprint.clone(),
+                range: headers
+                    .get(header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.chars().take(200).collect()),
+                status: response.status().as_u16(),
+                bytes_planned: bytes,
+                started_us: now_utc_us(),
+            };
+            let store = state.requests.store.clone();
+            let recorded = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.start_download(&start)).await
+            };
+            match recorded {
+                Ok(Ok(download)) => delivery::count_sent(response, store, download),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot record a download in the request history");
+                    response
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a download in the request history");
+                    response
+                }
             }
         }
         Err(error) => {

@@ -1,7 +1,8 @@
 //! Evidence for the relay: each servable camera of a request gets one
 //! package, made once (so every download is byte-identical and its hash
 //! stays valid) in `<data_dir>/deliveries/<request>/<camera>.tar`, then
-//! served with Range from there.
+//! served with Range from there. Each package made and each download is
+//! also kept in `requests.db` for the owner's history (docs/requests.md).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::response::Response;
 use super::api::RelayError;
 use super::RelayState;
 use crate::export::{ClipFile, ClipRequest};
-use crate::requests::{StoredRequest, TokenGrant};
+use crate::requests::{RequestStore, StoredRequest, TokenGrant};
 
 pub fn package_path(state: &RelayState, request_id: &str, camera: &str) -> PathBuf {
     state
@@ -64,6 +65,7 @@ pub fn prepare_servable(state: &RelayState, stored: &StoredRequest) {
         );
         let data_dir = state.data_dir.clone();
         let preparing = state.preparing_handle();
+        let store = state.requests.store.clone();
         tokio::task::spawn_blocking(move || {
             let result = (|| -> anyhow::Result<()> {
                 if let Some(dir) = path.parent() {
@@ -73,6 +75,8 @@ pub fn prepare_servable(state: &RelayState, stored: &StoredRequest) {
                 crate::evidence::export_to_file(
                     &evidence, &conn, &data_dir, &clip, &request, &path,
                 )?;
+                let (bytes, sha256) = file_sha256(&path)?;
+                store.record_delivery(&key.0, &key.1, bytes, &sha256, crate::time::now_utc_us())?;
                 Ok(())
             })();
             if let Err(e) = result {
@@ -83,6 +87,63 @@ pub fn prepare_servable(state: &RelayState, stored: &StoredRequest) {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
         });
+    }
+}
+
+/// Length and SHA-256 (lowercase hex) of a file, read in one pass.
+fn file_sha256(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let bytes = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok((bytes, crate::evidence::hex(&hasher.finalize())))
+}
+
+/// Wraps a download's body so the bytes handed to the connection are
+/// written to download row `download` when the body ends, whether whole or
+/// cut short by the agency hanging up.
+pub fn count_sent(response: Response, store: RequestStore, download: i64) -> Response {
+    use futures::StreamExt as _;
+    let (parts, body) = response.into_parts();
+    let mut meter = SentMeter {
+        store,
+        download,
+        sent: 0,
+    };
+    let stream = body.into_data_stream().map(move |chunk| {
+        if let Ok(data) = &chunk {
+            meter.add(data.len());
+        }
+        chunk
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
+struct SentMeter {
+    store: RequestStore,
+    download: i64,
+    sent: u64,
+}
+
+impl SentMeter {
+    /// A method, so the closure owns the whole meter (and its `Drop`), not
+    /// just the counter.
+    fn add(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+    }
+}
+
+impl Drop for SentMeter {
+    fn drop(&mut self) {
+        let (store, download, sent) = (self.store.clone(), self.download, self.sent);
+        let finish = move || {
+            if let Err(e) = store.finish_download(download, sent, crate::time::now_utc_us()) {
+                tracing::warn!(error = %e, "cannot record how a download ended");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(finish)),
+            Err(_) => finish(),
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! through [`RequestService`], which also writes the audit log and tells
 //! the [`crate::events::EventBus`]. Decisions: docs/requests.md.
 
+mod activity;
 pub mod cli;
 mod service;
 mod store;
@@ -22,9 +23,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::policy::{Officer, TimeWindow};
+use crate::policy::{GeoPoint, Officer, TimeWindow};
 use crate::time::format_utc_us;
 
+pub use activity::{Activity, Delivery, Download, DownloadStart};
 pub use service::{RequestService, ServiceError};
 pub use store::{RequestStore, RevokedAll, TokenGrant};
 
@@ -138,6 +140,10 @@ pub struct StoredRequest {
     /// The window the agency asked for.
     #[serde(serialize_with = "window_rfc3339")]
     pub window: TimeWindow,
+    /// Where the incident was and how far around it the agency asked;
+    /// `None` for requests recorded before schema 2 kept them.
+    pub location: Option<GeoPoint>,
+    pub radius_m: Option<f64>,
     #[serde(rename = "received", serialize_with = "time_rfc3339")]
     pub received_us: i64,
     /// When waiting cameras count as denied (no answer means no).
@@ -175,6 +181,10 @@ pub struct StoredCamera {
     /// Whether the agency's answer may mention this camera
     /// (`policy::CameraDecision::visible_to_agency`).
     pub visible_to_agency: bool,
+    /// Metres from the incident to the camera, rounded, as the policy
+    /// stood when the request was decided. `None` when the camera had no
+    /// location then, or for requests recorded before schema 2.
+    pub distance_m: Option<u64>,
 }
 
 impl StoredCamera {

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use sha2::{Digest, Sha256};
 
 use super::{outcome, RequestState, RequestStoreError, StoredCamera, StoredRequest, TokenError};
-use crate::policy::{self, Decision, Outcome, Refusal, TimeWindow, ValidatedRequest};
+use crate::policy::{self, Decision, GeoPoint, Outcome, Refusal, TimeWindow, ValidatedRequest};
 use crate::time::format_utc_us;
 
 /// STRICT tables: a value of the wrong type cannot be written, even by hand.
@@ -71,7 +71,50 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_by_request ON tokens (request_id);
 ";
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Schema 2: where the incident was (distance per camera for the owner),
+/// and what was delivered and downloaded, so the owner's history is one
+/// query instead of a walk through the audit log. Rows from schema 1 keep
+/// NULL in the new columns.
+const V2: &str = "
+ALTER TABLE requests ADD COLUMN incident_lat REAL;
+ALTER TABLE requests ADD COLUMN incident_lon REAL;
+ALTER TABLE requests ADD COLUMN radius_m REAL;
+ALTER TABLE request_cameras ADD COLUMN distance_m INTEGER;  -- rounded metres
+
+-- The evidence package made for a servable camera (made again only if the
+-- first was lost; the row then holds the newest).
+CREATE TABLE deliveries (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    camera TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,                 -- of the whole package file
+    built_us INTEGER NOT NULL,
+    PRIMARY KEY (request_id, camera)
+) STRICT;
+
+-- Each download response: recorded as it starts, its byte count updated as
+-- the body ends (or the agency hangs up).
+CREATE TABLE downloads (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    camera TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    cert_fingerprint TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    byte_range TEXT,                      -- the Range header, if any
+    status INTEGER NOT NULL,              -- 200 or 206
+    bytes_planned INTEGER NOT NULL,       -- Content-Length of the response
+    bytes_sent INTEGER NOT NULL,
+    finished_us INTEGER
+) STRICT;
+CREATE INDEX downloads_by_request ON downloads (request_id, started_us);
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The migrations, for the upgrade tests (`tests/data/requests-schema/`).
+#[cfg(test)]
+pub(super) const ALL_MIGRATIONS: &[&str] = MIGRATIONS;
 
 /// Whole-request refusals that do not count toward the rate limits: a
 /// request refused for a limit must not extend the limit (see
@@ -114,7 +157,7 @@ pub struct RequestStore {
     path: PathBuf,
 }
 
-fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> RequestStoreError {
+pub(super) fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> RequestStoreError {
     move |source| RequestStoreError::Database { context, source }
 }
 
@@ -143,7 +186,7 @@ impl RequestStore {
         &self.path
     }
 
-    fn with_conn<T>(
+    pub(super) fn with_conn<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, RequestStoreError>,
     ) -> Result<T, RequestStoreError> {
@@ -196,12 +239,34 @@ impl RequestStore {
         now_us: i64,
         approval_expiry: Duration,
     ) -> Result<StoredRequest, RequestStoreError> {
+        self.record_located(request, decision, &[], now_us, approval_expiry)
+    }
+
+    /// As [`RequestStore::record`], also keeping each camera's distance
+    /// from the incident, from the cameras' locations in the policy that
+    /// decided (`cameras`); cameras without a location get none.
+    pub fn record_located(
+        &self,
+        request: &ValidatedRequest,
+        decision: &Decision,
+        cameras_now: &[policy::CameraPolicy],
+        now_us: i64,
+        approval_expiry: Duration,
+    ) -> Result<StoredRequest, RequestStoreError> {
         let id = new_request_id();
         let expiry_us = i64::try_from(approval_expiry.as_micros()).unwrap_or(i64::MAX);
         let cameras: Vec<StoredCamera> = decision
             .cameras
             .iter()
-            .map(|c| camera_from_decision(c, request.window()))
+            .map(|c| {
+                let mut stored = camera_from_decision(c, request.window());
+                stored.distance_m = cameras_now
+                    .iter()
+                    .find(|p| p.name == c.camera)
+                    .and_then(|p| p.location)
+                    .map(|at| rounded_metres(at.distance_m(request.location())));
+                stored
+            })
             .collect();
         let state = derive_state(&cameras);
         let denial_reason = match (state, decision.whole_request) {
@@ -219,8 +284,10 @@ impl RequestStore {
             tx.execute(
                 "INSERT INTO requests (id, agency, cert_fingerprint, officer, case_id, incident_type,
                    legal_basis, reason, window_from_us, window_to_us, received_us, expires_us, state,
-                   whole_request_refusal, denial_reason, answered_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL)",
+                   whole_request_refusal, denial_reason, answered_us, incident_lat, incident_lon,
+                   radius_m)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL,
+                   ?16, ?17, ?18)",
                 params![
                     id,
                     request.agency().name,
@@ -237,6 +304,9 @@ impl RequestStore {
                     state.as_str(),
                     decision.whole_request.map(Refusal::code),
                     denial_reason,
+                    request.location().lat,
+                    request.location().lon,
+                    request.radius_m(),
                 ],
             )
             .map_err(db("recording the request"))?;
@@ -244,8 +314,8 @@ impl RequestStore {
                 tx.execute(
                     "INSERT INTO request_cameras (request_id, position, camera, outcome,
                        window_from_us, window_to_us, approvable_from_us, approvable_to_us,
-                       audio, refusal, visible_to_agency)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       audio, refusal, visible_to_agency, distance_m)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         id,
                         position as i64,
@@ -258,6 +328,7 @@ impl RequestStore {
                         camera.audio,
                         camera.refusal,
                         camera.visible_to_agency,
+                        camera.distance_m.map(|m| m as i64),
                     ],
                 )
                 .map_err(db("recording the request's cameras"))?;
@@ -720,6 +791,17 @@ fn camera_from_decision(
         refusal: refusal.map(str::to_string),
         approvable_window: approvable,
         visible_to_agency: decision.visible_to_agency(),
+        distance_m: None,
+    }
+}
+
+/// Whole metres: finer than any camera's placement is known, coarse enough
+/// that the owner reads it at a glance.
+fn rounded_metres(metres: f64) -> u64 {
+    if metres.is_finite() && metres > 0.0 {
+        metres.round() as u64
+    } else {
+        0
     }
 }
 
@@ -877,12 +959,15 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         String,
         Option<String>,
         Option<i64>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
     );
     let row: Option<Row> = conn
         .query_row(
             "SELECT agency, cert_fingerprint, officer, case_id, incident_type, legal_basis, reason,
                     window_from_us, window_to_us, received_us, expires_us, state, denial_reason,
-                    answered_us
+                    answered_us, incident_lat, incident_lon, radius_m
              FROM requests WHERE id = ?1",
             params![id],
             |r| {
@@ -901,6 +986,9 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
                     r.get(11)?,
                     r.get(12)?,
                     r.get(13)?,
+                    r.get(14)?,
+                    r.get(15)?,
+                    r.get(16)?,
                 ))
             },
         )
@@ -921,6 +1009,9 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         state,
         denial_reason,
         answered_us,
+        lat,
+        lon,
+        radius_m,
     )) = row
     else {
         return Ok(None);
@@ -935,7 +1026,7 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
     let mut statement = conn
         .prepare_cached(
             "SELECT camera, outcome, window_from_us, window_to_us, approvable_from_us,
-                    approvable_to_us, audio, refusal, visible_to_agency
+                    approvable_to_us, audio, refusal, visible_to_agency, distance_m
              FROM request_cameras WHERE request_id = ?1 ORDER BY position",
         )
         .map_err(db("reading a request's cameras"))?;
@@ -949,6 +1040,9 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
                 audio: r.get(6)?,
                 refusal: r.get(7)?,
                 visible_to_agency: r.get(8)?,
+                distance_m: r
+                    .get::<_, Option<i64>>(9)?
+                    .and_then(|m| u64::try_from(m).ok()),
             })
         })
         .map_err(db("reading a request's cameras"))?
@@ -964,6 +1058,11 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredRequest>, RequestSto
         legal_basis,
         reason,
         window: TimeWindow { from_us, to_us },
+        location: match (lat, lon) {
+            (Some(lat), Some(lon)) => GeoPoint::new(lat, lon).ok(),
+            _ => None,
+        },
+        radius_m,
         received_us,
         expires_us,
         answered_us,

@@ -688,3 +688,244 @@ fn request_states_parse_from_their_names() {
     let e = "maybe".parse::<RequestState>().expect_err("unknown");
     assert!(e.contains("pending, approved"), "{e}");
 }
+
+// ------------------------------------------------ schema 2: distance, history
+
+/// Hand computation: 1 m north is 1/111 195 of a degree of latitude (the
+/// `camera` helper), and the haversine distance along a meridian is
+/// R·Δφ = 6 371 008.8 m · (m / 111 195)·π/180 ≈ m · 1.000 000 (so 20 m and
+/// 1000 m come back as 20 and 1000 to the metre).
+#[test]
+fn each_camera_keeps_its_distance_from_the_incident() {
+    let (_dir, store) = store();
+    let policy = household();
+    let request = request(DALLAS, "2026-0042117", "consent");
+    let stored = store
+        .record_located(
+            &request,
+            &decision(&policy, &request),
+            &policy.cameras,
+            now(),
+            DAY,
+        )
+        .expect("record");
+    let metres = |name: &str| stored.camera(name).expect("camera").distance_m;
+    assert_eq!(metres("porch"), Some(20));
+    assert_eq!(metres("driveway"), Some(30));
+    assert_eq!(metres("garage"), Some(10));
+    // Outside the 200 m radius: refused, but the owner sees how far.
+    assert_eq!(metres("far"), Some(1000));
+    assert_eq!(
+        stored.location,
+        Some(GeoPoint {
+            lat: 32.7767,
+            lon: -96.797
+        })
+    );
+    assert_eq!(stored.radius_m, Some(200.0));
+    // As read back, and in the owner API's JSON.
+    let read = store.get(&stored.id).expect("get").expect("there");
+    assert_eq!(read, stored);
+    let json = serde_json::to_value(&read).expect("json");
+    assert_eq!(json["cameras"][0]["distance_m"], json!(20));
+    assert_eq!(json["radius_m"], json!(200.0));
+
+    // A camera without a location has no distance.
+    let mut unplaced = household();
+    unplaced.cameras[0].location = None;
+    let stored = store
+        .record_located(
+            &request,
+            &decision(&unplaced, &request),
+            &unplaced.cameras,
+            now(),
+            DAY,
+        )
+        .expect("record");
+    assert_eq!(stored.camera("porch").expect("porch").distance_m, None);
+}
+
+/// The schema each release wrote, as `store::schema::dump_schema` prints it.
+const RELEASED_SCHEMAS: &[(usize, &str)] = &[
+    (
+        1,
+        include_str!("../../../../tests/data/requests-schema/v1.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../tests/data/requests-schema/v2.sql"),
+    ),
+];
+
+fn at_schema(version: usize) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().expect("memory db");
+    crate::store::schema::run_migrations(
+        &conn,
+        "requests.db",
+        &super::store::ALL_MIGRATIONS[..version],
+    )
+    .expect("migrate");
+    conn
+}
+
+#[test]
+fn released_request_schemas_are_what_their_migrations_make() {
+    assert_eq!(
+        RELEASED_SCHEMAS.last().map(|r| r.0),
+        Some(super::store::ALL_MIGRATIONS.len()),
+        "add tests/data/requests-schema/v{}.sql",
+        super::store::ALL_MIGRATIONS.len()
+    );
+    for &(version, fixture) in RELEASED_SCHEMAS {
+        let made = crate::store::schema::dump_schema(&at_schema(version)).expect("dump");
+        assert_eq!(
+            made, fixture,
+            "migrations 1..={version} no longer make the released requests.db schema v{version}"
+        );
+    }
+}
+
+/// A `requests.db` as the previous release (schema 1) left it: a waiting
+/// request and an answered one with a token. It opens, migrates, and lists
+/// as before; the new columns read as unknown.
+#[test]
+fn a_schema_1_request_database_upgrades_and_still_lists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = crate::store::paths::requests_db_path(dir.path());
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        crate::store::schema::run_migrations(
+            &conn,
+            "requests.db",
+            &super::store::ALL_MIGRATIONS[..1],
+        )
+        .expect("v1");
+        conn.execute_batch(
+            r#"
+            INSERT INTO requests VALUES ('req_00000000000000000001', 'Dallas Police Department',
+              'abab', '{"name":"Sgt. A. Rivera","badge":"D-4471"}', '2026-0042117', 'burglary',
+              '{"kind":"consent"}', 'Break-in reported at 21:30.', 1795467600000000,
+              1795474800000000, 1795521600000000, 1795608000000000, 'pending', NULL, NULL, NULL);
+            INSERT INTO request_cameras VALUES ('req_00000000000000000001', 0, 'porch',
+              'await_owner', 1795467600000000, 1795471200000000, 1795467600000000,
+              1795471200000000, 1, NULL, 1);
+            INSERT INTO requests VALUES ('req_00000000000000000002', 'Dallas Police Department',
+              'abab', '{"name":"Sgt. A. Rivera","badge":"D-4471"}', '2026-0042118', 'theft',
+              '{"kind":"warrant","reference":"W-1"}', 'Parcel theft.', 1795467600000000,
+              1795474800000000, 1795520000000000, 1795606400000000, 'denied', NULL,
+              'not my street', 1795520500000000);
+            INSERT INTO request_cameras VALUES ('req_00000000000000000002', 0, 'porch',
+              'denied', NULL, NULL, 1795467600000000, 1795471200000000, 0, NULL, 1);
+            "#,
+        )
+        .expect("v1 rows");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 1);
+    }
+
+    let store = RequestStore::open(dir.path()).expect("a schema 1 database opens");
+    let version: i64 = store
+        .with_conn(|conn| {
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(super::store::db("version"))
+        })
+        .expect("version");
+    assert_eq!(version, 2);
+    let listed = store.list(None).expect("list");
+    let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["req_00000000000000000001", "req_00000000000000000002"]
+    );
+    let waiting = &listed[0];
+    assert_eq!(waiting.state, RequestState::Pending);
+    assert_eq!(waiting.location, None);
+    assert_eq!(waiting.radius_m, None);
+    assert_eq!(waiting.cameras[0].distance_m, None);
+    assert_eq!(listed[1].denial_reason.as_deref(), Some("not my street"));
+    // It can still be answered, and its history starts empty.
+    let approved = store
+        .approve("req_00000000000000000001", None, None, 1795521700000000)
+        .expect("approve an upgraded request");
+    assert_eq!(approved.state, RequestState::Approved);
+    assert_eq!(
+        store
+            .activity("req_00000000000000000001")
+            .expect("activity"),
+        Activity::default()
+    );
+}
+
+#[test]
+fn deliveries_and_downloads_are_kept_per_request() {
+    let (_dir, store) = store();
+    let recorded = record(&store, &household(), "consent");
+    let other = record(&store, &household(), "consent");
+    let id = recorded.id.as_str();
+    store
+        .record_delivery(id, "porch", 1_000, &"aa".repeat(32), now() + 1)
+        .expect("delivery");
+    // Made again after the first was lost: the newest counts.
+    store
+        .record_delivery(id, "porch", 1_200, &"bb".repeat(32), now() + 2)
+        .expect("delivery again");
+    let start = |range: Option<&str>, status: u16, planned: u64, at: i64| DownloadStart {
+        request_id: id.to_string(),
+        camera: "porch".into(),
+        agency: DALLAS.into(),
+        cert_fingerprint: fingerprint(DALLAS),
+        range: range.map(str::to_string),
+        status,
+        bytes_planned: planned,
+        started_us: at,
+    };
+    let whole = store
+        .start_download(&start(None, 200, 1_200, now() + 10))
+        .expect("start");
+    let cut = store
+        .start_download(&start(Some("bytes=0-99"), 206, 100, now() + 20))
+        .expect("start");
+    let running = store
+        .start_download(&start(None, 200, 1_200, now() + 30))
+        .expect("start");
+    store
+        .finish_download(whole, 1_200, now() + 11)
+        .expect("finish");
+    store.finish_download(cut, 40, now() + 21).expect("finish");
+
+    let activity = store.activity(id).expect("activity");
+    assert_eq!(
+        activity.deliveries,
+        vec![Delivery {
+            camera: "porch".into(),
+            bytes: 1_200,
+            sha256: "bb".repeat(32),
+            built_us: now() + 2,
+        }]
+    );
+    let seen: Vec<(u16, u64, bool, Option<i64>)> = activity
+        .downloads
+        .iter()
+        .map(|d| (d.status, d.bytes_sent, d.complete, d.finished_us))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (200, 1_200, true, Some(now() + 11)),
+            (206, 40, false, Some(now() + 21)),
+            (200, 0, false, None),
+        ]
+    );
+    assert_eq!(activity.downloads[1].range.as_deref(), Some("bytes=0-99"));
+    let _ = running;
+    let all = store.all_activity().expect("all");
+    assert_eq!(all.get(id), Some(&activity));
+    assert!(!all.contains_key(&other.id));
+    let json = serde_json::to_value(&activity).expect("json");
+    assert_eq!(
+        json["deliveries"][0]["built"],
+        json!("2026-11-24T12:00:00.000002Z")
+    );
+}

@@ -122,7 +122,7 @@ pub fn run_migrations(conn: &Connection, what: &str, migrations: &[&str]) -> rus
 /// The schema objects of a database as their `CREATE` statements, one per
 /// line group, sorted by name: the form of `tests/data/index-schema/v*.sql`.
 #[cfg(test)]
-fn dump_schema(conn: &Connection) -> rusqlite::Result<String> {
+pub(crate) fn dump_schema(conn: &Connection) -> rusqlite::Result<String> {
     let mut stmt = conn.prepare(
         "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )?;

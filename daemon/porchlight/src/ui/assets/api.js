@@ -39,6 +39,11 @@ export async function api(method, path, body) {
     credentials: "same-origin",
     body: changes ? JSON.stringify(body === undefined ? {} : body) : undefined,
   });
+  return answer(response);
+}
+
+/** A response's JSON body, or an ApiError naming the problem (401: to the login page). */
+async function answer(response) {
   if (response.status === 401) {
     toLogin();
     throw new ApiError(401, "please log in");
@@ -50,6 +55,22 @@ export async function api(method, path, body) {
     throw new ApiError(response.status, (data && data.error) || text || response.statusText);
   }
   return data;
+}
+
+/** Sends a file (Blob) as the body of a POST; resolves to the JSON answer, like api(). */
+export async function apiUpload(path, blob, contentType = "application/octet-stream") {
+  const s = await session();
+  const headers = { Accept: "application/json", "Content-Type": contentType };
+  if (s.csrf_token) headers["X-CSRF-Token"] = s.csrf_token;
+  const response = await fetch(path, { method: "POST", headers, credentials: "same-origin", body: blob });
+  return answer(response);
+}
+
+/** GETs a file as a Blob; rejects with ApiError naming the problem. */
+export async function apiBlob(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  if (!response.ok) await answer(response);
+  return response.blob();
 }
 
 /** Builds an element: el("td", {class: "x"}, "text", child...). */

@@ -1,6 +1,6 @@
 // Police requests: the ones waiting for the owner (approve all, some
 // cameras or a shorter window; deny with a reason) and the history.
-import { api, el, $, toast, when, localInput, rfc3339 } from "/ui/assets/api.js";
+import { api, bytes, el, $, toast, when, localInput, rfc3339 } from "/ui/assets/api.js";
 
 function basis(legal) {
   if (!legal) return "–";
@@ -11,6 +11,12 @@ function detail(label, value) {
   return [el("dt", {}, label), el("dd", {}, value === null || value === undefined || value === "" ? "–" : value)];
 }
 
+/** Metres from the incident, as the owner reads them ("—" when unknown). */
+function distance(m) {
+  if (m === null || m === undefined) return "—";
+  return m < 1000 ? m + " m" : (m / 1000).toFixed(2) + " km";
+}
+
 /** Outcomes still waiting for the owner (as `requests::outcome::is_awaiting`). */
 const awaiting = (c) => c.outcome === "await_owner" || c.outcome === "show_to_owner_only";
 
@@ -19,6 +25,7 @@ function pendingCard(request) {
   const waiting = request.cameras.filter(awaiting);
   const boxes = waiting.map((c) => el("label", { class: "check" },
     el("input", { type: "checkbox", name: "camera", value: c.camera, checked: true }), " " + c.camera,
+    el("span", { class: "distance", "data-camera": c.camera }, " · " + distance(c.distance_m) + " from the incident"),
     c.approvable_window ? el("span", { class: "muted" }, " (up to " + when(c.approvable_window.from) + " – " + when(c.approvable_window.to) + ")") : null));
   const from = el("input", { type: "datetime-local", step: 1, name: "from", value: localInput(new Date(request.window.from)) });
   const to = el("input", { type: "datetime-local", step: 1, name: "to", value: localInput(new Date(request.window.to)) });
@@ -33,6 +40,7 @@ function pendingCard(request) {
       detail("Legal basis", basis(request.legal_basis)),
       detail("Officer", request.officer && [request.officer.name, request.officer.badge && "badge " + request.officer.badge].filter(Boolean).join(", ")),
       detail("Window asked", when(request.window.from) + " – " + when(request.window.to)),
+      detail("Area asked", request.radius_m ? "within " + distance(Math.round(request.radius_m)) + " of the incident" : null),
       detail("Reason", request.reason),
       detail("Received", when(request.received)),
       detail("Answer by", when(request.expires))),
@@ -71,15 +79,44 @@ async function answer(id, action, body) {
   }
 }
 
+const short = (hex, n = 16) => (hex ? hex.slice(0, n) + "…" : "–");
+
+function span(w) {
+  return w ? when(w.from) + " – " + when(w.to) : null;
+}
+
+/** One camera of a finished request: outcome, window, package, downloads. */
+function cameraHistory(r, c) {
+  const delivery = (r.deliveries || []).find((d) => d.camera === c.camera);
+  const downloads = (r.downloads || []).filter((d) => d.camera === c.camera);
+  const head = [c.camera + ": " + c.outcome.replace(/_/g, " ")];
+  if (c.window) head.push(span(c.window));
+  if (c.refusal) head.push("policy: " + c.refusal.replace(/_/g, " "));
+  if (c.distance_m !== null && c.distance_m !== undefined) head.push(distance(c.distance_m) + " from the incident");
+  const items = [];
+  if (delivery) {
+    items.push(el("li", { class: "delivery" }, "Package " + bytes(delivery.bytes) + " (" + delivery.bytes + " bytes), SHA-256 ",
+      el("span", { class: "hash", title: delivery.sha256 }, short(delivery.sha256)), ", built " + when(delivery.built)));
+  }
+  for (const d of downloads) {
+    const what = d.status === 206 ? "range " + (d.range || "") : "whole package";
+    const done = d.finished === null ? "still sending" : d.complete ? "complete" : "cut short";
+    items.push(el("li", { class: "download" }, "Downloaded " + when(d.started) + " by " + d.agency + " (certificate ",
+      el("span", { class: "hash", title: d.cert_fingerprint }, short(d.cert_fingerprint, 12)),
+      "): " + what + ", " + bytes(d.bytes_sent) + " of " + bytes(d.bytes_planned) + " (" + d.bytes_sent + " bytes), " + done));
+  }
+  if (!items.length && (c.outcome === "approved" || c.outcome === "serve")) items.push(el("li", { class: "muted" }, "Not downloaded yet"));
+  return el("div", { class: "camera-history", "data-camera": c.camera }, head.join(" · "), items.length ? el("ul", {}, items) : null);
+}
+
 function historyRow(r) {
-  const cameras = r.cameras.map((c) => c.camera + ": " + c.outcome.replace(/_/g, " ")).join(", ");
-  return el("tr", {},
+  return el("tr", { "data-id": r.id },
     el("td", {}, when(r.received)),
     el("td", {}, r.agency),
     el("td", {}, r.case_id),
-    el("td", {}, r.state + (r.denial_reason ? " — " + r.denial_reason : "")),
-    el("td", {}, cameras),
-    el("td", {}, el("a", { href: "/audit?request=" + encodeURIComponent(r.id) }, "deliveries & downloads")));
+    el("td", { class: "state" }, r.state.replace(/_/g, " ") + (r.denial_reason ? " — " + r.denial_reason : "")),
+    el("td", {}, r.cameras.map((c) => cameraHistory(r, c))),
+    el("td", {}, el("a", { href: "/audit?request=" + encodeURIComponent(r.id) }, "audit log")));
 }
 
 async function load() {

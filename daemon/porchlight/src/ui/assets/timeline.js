@@ -1,7 +1,7 @@
 // Timeline: one camera's day with footage and gaps. Drag on the bar (or
 // type start/end) to select a range, then download a clip or an evidence
 // package; click the bar to play from there.
-import { api, el, $, toast, localInput, rfc3339 } from "/ui/assets/api.js";
+import { api, apiBlob, apiUpload, bytes, el, $, toast, localInput, rfc3339 } from "/ui/assets/api.js";
 
 const camera = $("timeline").dataset.camera;
 const base = "/api/cameras/" + encodeURIComponent(camera);
@@ -90,7 +90,7 @@ function selectionChanged(fromInputs = false) {
   $("download-clip").download = camera + "-" + stamp + ".mp4";
   const caseId = $("case").value.trim();
   $("download-evidence").href = base + "/evidence?" + range + (caseId ? "&case=" + encodeURIComponent(caseId) : "");
-  $("download-evidence").download = camera + "-" + stamp + "-evidence.zip";
+  $("download-evidence").download = camera + "-" + stamp + "-evidence.tar";
   $("range-length").textContent = "Selected " + duration(s.to - s.from);
   drawBar();
 }
@@ -212,6 +212,66 @@ for (const id of ["download-clip", "download-evidence"]) {
     }
   });
 }
+
+/** Shows what the daemon's verifier said about a package. */
+function showVerify(name, result) {
+  const box = $("verify-status");
+  box.hidden = false;
+  box.classList.toggle("ok", result.ok);
+  box.classList.toggle("bad", !result.ok);
+  if (result.ok) {
+    const device = (result.signed_by || "").slice(0, 16) + "…" + (result.this_device ? " (this box)" : " (another device)");
+    const clock = result.clock_offset_us === null || result.clock_offset_us === undefined ? "" :
+      "; clock offset " + (result.clock_offset_us / 1000).toFixed(1) + " ms" + (result.clock_synchronized ? "" : ", not NTP-synchronised");
+    box.textContent = "Verified " + name + ": signature by device " + device + ", " + result.files_matched + " of " +
+      result.files_listed + " files match; " + bytes(result.bytes) + clock + ".";
+  } else {
+    box.textContent = "NOT verified " + name + ": " + (result.failed.join("; ") || "no checks could run");
+  }
+}
+
+async function verify(name, blob) {
+  $("verify-status").hidden = false;
+  $("verify-status").classList.remove("ok", "bad");
+  $("verify-status").textContent = "Verifying " + name + "…";
+  try {
+    showVerify(name, await apiUpload("/api/evidence/verify", blob, "application/x-tar"));
+  } catch (e) {
+    $("verify-status").classList.add("bad");
+    $("verify-status").textContent = "Could not verify " + name + ": " + e.message;
+  }
+}
+
+// The evidence package is fetched here (not by a plain link) so the same
+// bytes that are saved are checked by the daemon's verifier.
+$("download-evidence").addEventListener("click", async (event) => {
+  event.preventDefault();
+  const link = $("download-evidence");
+  if (link.getAttribute("aria-disabled") === "true") return;
+  const name = link.download;
+  $("verify-status").hidden = false;
+  $("verify-status").classList.remove("ok", "bad");
+  $("verify-status").textContent = "Making the evidence package…";
+  let blob;
+  try {
+    blob = await apiBlob(link.href);
+  } catch (e) {
+    $("verify-status").classList.add("bad");
+    $("verify-status").textContent = "Could not download the evidence package: " + e.message;
+    return;
+  }
+  const url = URL.createObjectURL(blob);
+  const save = el("a", { href: url, download: name, hidden: true });
+  document.body.append(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  await verify(name, blob);
+});
+$("verify-file").addEventListener("change", () => {
+  const file = $("verify-file").files[0];
+  if (file) verify(file.name, file);
+});
 $("play-selection").addEventListener("click", () => state.selection && play(state.selection.from, state.selection.to));
 $("day").addEventListener("change", () => { if ($("day").value) setDay(new Date($("day").value + "T00:00:00").getTime()); });
 $("prev-day").addEventListener("click", () => setDay(state.dayStart - DAY / 2));
