@@ -3,6 +3,7 @@
 //! Data flows one way: camera → [`ingest`] → [`store`] → (export | live) →
 //! (owner | relay).
 
+pub mod allocator;
 pub mod audit;
 pub mod camera_events;
 pub mod check;

@@ -415,6 +415,7 @@ enum CamerasCommand {
 }
 
 fn main() -> ExitCode {
+    porchlight::allocator::tune_for_long_running_daemon();
     let cli = Cli::parse();
     porchlight::logging::init();
     match dispatch(cli.command) {
