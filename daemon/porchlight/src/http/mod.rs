@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/policy/limits", put(controls::limits))
         .route("/api/relay", get(relay::status))
         .route("/api/relay/leave", post(relay::leave))
+        .route("/api/relay/join/preview", post(relay::join_preview))
+        .route("/api/relay/join", post(relay::join))
         .route("/api/requests", get(requests::list))
         .route("/api/requests/{id}", get(requests::get))
         .route("/api/requests/{id}/approve", post(requests::approve))

@@ -1,6 +1,8 @@
 //! The owner's view of the relay program: where this box stands with the
 //! relay and its registry (`GET /api/relay`), and leaving it (`POST
-//! /api/relay/leave`, the same as `porchlight relay leave`).
+//! /api/relay/leave`, the same as `porchlight relay leave`), and joining
+//! it again (`POST /api/relay/join/preview`, `POST /api/relay/join`, the
+//! same enrolment as `porchlight relay enroll`, then an in-place restart).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,8 @@ use super::auth::OwnerUser;
 use super::recordings::ApiError;
 use super::requests::parse_body;
 use super::AppState;
+use crate::audit::{AuditEvent, Component, EventType, Identity, Outcome};
+use crate::relay::join::{self, JoinError, JoinRequest};
 
 /// Longest the owner may ask a leave to wait for the relay's confirmation.
 const MAX_WAIT_S: u64 = 300;
@@ -62,4 +66,100 @@ pub async fn leave(
         StatusCode::OK
     };
     Ok((code, Json(report)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    agency_ca_pem: String,
+    registry_ca_pem: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    agency_ca_pem: String,
+    registry_ca_pem: Option<String>,
+    /// The agency CA's SHA-256 the owner compared with the published one.
+    confirm_fingerprint: String,
+}
+
+fn join_error(e: JoinError) -> ApiError {
+    match e {
+        JoinError::Invalid(why) => ApiError(StatusCode::BAD_REQUEST, why),
+        JoinError::Conflict(why) => ApiError(StatusCode::CONFLICT, why),
+        JoinError::Failed(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
+/// `POST /api/relay/join/preview`: what the pasted certificates are
+/// (subject, validity, SHA-256), for the owner to compare. Writes nothing.
+pub async fn join_preview(body: Bytes) -> Result<Response, ApiError> {
+    let PreviewBody {
+        agency_ca_pem,
+        registry_ca_pem,
+    } = parse_body(&body)?;
+    let now = crate::time::now_utc_us();
+    let agency = join::describe(&agency_ca_pem, "agency_ca_pem", now).map_err(join_error)?;
+    let registry = match registry_ca_pem.as_deref().map(str::trim) {
+        Some(pem) if !pem.is_empty() => {
+            join::describe(pem, "registry_ca_pem", now).map_err(join_error)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Json(serde_json::json!({ "agency_cas": agency, "registry_cas": registry })).into_response())
+}
+
+/// `POST /api/relay/join`: pins the CAs (as `porchlight relay enroll`),
+/// audits it, and restarts the daemon in place so the relay starts.
+pub async fn join(
+    State(state): State<Arc<AppState>>,
+    owner: OwnerUser,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let JoinBody {
+        agency_ca_pem,
+        registry_ca_pem,
+        confirm_fingerprint,
+    } = parse_body(&body)?;
+    let config = state.leaver.config.clone();
+    let membership = state.leaver.membership.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        join::join(
+            &config,
+            &membership,
+            &JoinRequest {
+                agency_ca_pem: &agency_ca_pem,
+                registry_ca_pem: registry_ca_pem.as_deref(),
+                confirm_fingerprint: &confirm_fingerprint,
+            },
+        )
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(join_error)?;
+    let entry = AuditEvent::new(
+        Component::OwnerApi,
+        EventType::Enrolment,
+        Identity::owner(owner.0.as_deref()),
+    )
+    .outcome(Outcome::ok())
+    .details(serde_json::json!({
+        "what": "the owner joined the relay program from the owner API; the daemon restarts in place to start the relay",
+        "agency_ca_sha256": report.agency_cas.iter().map(|c| &c.sha256).collect::<Vec<_>>(),
+        "agency": report.agency_cas.first().map(|c| &c.agency),
+        "registry_ca_sha256": report.registry_cas.iter().map(|c| &c.sha256).collect::<Vec<_>>(),
+        "registry": report.registry,
+    }));
+    state
+        .audit
+        .append(entry)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    // After the answer has left: the relay listener, uplink and registry
+    // start with the daemon.
+    state
+        .onboarding
+        .request_restart(std::time::Duration::from_millis(300));
+    Ok(Json(report).into_response())
 }

@@ -446,7 +446,9 @@ impl Onboarding {
         }
     }
 
-    fn request_restart(&self, after: Duration) {
+    /// Restarts the daemon in place after `after` (also used when the owner
+    /// joins the relay program, so the relay starts).
+    pub(crate) fn request_restart(&self, after: Duration) {
         let restart = self.restart.clone();
         tokio::spawn(async move {
             // Lets the owner's answer leave before the HTTP server stops.

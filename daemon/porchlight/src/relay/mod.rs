@@ -8,6 +8,7 @@
 pub mod api;
 mod delivery;
 pub mod enrolment;
+pub mod join;
 pub mod leave;
 pub mod listener;
 mod live_share;
