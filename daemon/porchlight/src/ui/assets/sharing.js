@@ -18,7 +18,100 @@ function render(settings) {
         renderSettings(await api("GET", "/api/sharing"));
       } catch (e) {
         toast("Could not change sharing: " + e.message, true);
-        load();
+        // Joining (again): paste or pick the CA, check its fingerprint, confirm, join.
+let checked = null;
+
+function joinBody() {
+  const registry = $("join-registry").value.trim();
+  return { agency_ca_pem: $("join-agency").value, registry_ca_pem: registry || undefined };
+}
+
+function uncheck() {
+  checked = null;
+  $("join-preview").replaceChildren();
+  $("join-confirm").checked = false;
+  $("join-confirm").disabled = true;
+  $("join-submit").disabled = true;
+}
+
+for (const [input, area] of [["join-agency-file", "join-agency"], ["join-registry-file", "join-registry"]]) {
+  $(input).addEventListener("change", async () => {
+    const file = $(input).files[0];
+    if (file) { $(area).value = await file.text(); uncheck(); }
+  });
+}
+$("join-agency").addEventListener("input", uncheck);
+$("join-registry").addEventListener("input", uncheck);
+
+function describe(title, cas) {
+  return cas.map((c) => el("dl", { class: "facts-list" },
+    el("dt", {}, title), el("dd", {}, c.subject),
+    el("dt", {}, "Valid"), el("dd", {}, when(c.not_before) + " – " + when(c.not_after)),
+    el("dt", {}, "SHA-256 fingerprint"), el("dd", { class: "fingerprint" }, c.sha256)));
+}
+
+$("join-check").addEventListener("click", async () => {
+  uncheck();
+  $("join-error").textContent = "";
+  try {
+    const preview = await api("POST", "/api/relay/join/preview", joinBody());
+    checked = preview.agency_cas[0].sha256;
+    $("join-preview").replaceChildren(...describe("Agency CA", preview.agency_cas),
+      ...describe("Registry CA", preview.registry_cas));
+    $("join-confirm").disabled = false;
+    $("join-confirm").focus();
+  } catch (e) {
+    $("join-error").textContent = "Not a usable certificate: " + e.message;
+  }
+});
+$("join-confirm").addEventListener("change", () => {
+  $("join-submit").disabled = !(checked && $("join-confirm").checked);
+});
+
+/** After the join: waits for the restarted daemon, then shows its status. */
+async function waitForRestart() {
+  $("join-wait").textContent = "Joined. Porchlight is restarting to start the relay…";
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let response;
+    try {
+      response = await fetch("/api/relay", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch {
+      continue; // down while it restarts
+    }
+    if (response.status === 401) {
+      // Sessions live in memory: the restarted daemon asks for a login again.
+      location.href = "/login?next=" + encodeURIComponent("/sharing");
+      return;
+    }
+    if (!response.ok) continue;
+    const relay = await response.json();
+    if (relay.state !== "left" && relay.state !== "not_enrolled") {
+      $("join-wait").textContent = "";
+      await load();
+      toast("Porchlight is back: relay " + relay.state + ".");
+      $("relay").focus();
+      return;
+    }
+  }
+  $("join-wait").textContent = "Porchlight has not come back yet; reload this page in a moment.";
+}
+
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!checked || !$("join-confirm").checked) return;
+  $("join-error").textContent = "";
+  $("join-submit").disabled = true;
+  try {
+    await api("POST", "/api/relay/join", { ...joinBody(), confirm_fingerprint: checked });
+    await waitForRestart();
+  } catch (e) {
+    $("join-error").textContent = "Could not join: " + e.message;
+    $("join-submit").disabled = false;
+  }
+});
+
+load();
       }
     });
     const recording = el("input", { type: "checkbox", id: "recording-" + c.camera, checked: c.recording });
@@ -28,7 +121,100 @@ function render(settings) {
         toast(c.camera + (recording.checked ? " records again" : " stopped recording"));
       } catch (e) {
         toast("Could not switch recording: " + e.message, true);
-        load();
+        // Joining (again): paste or pick the CA, check its fingerprint, confirm, join.
+let checked = null;
+
+function joinBody() {
+  const registry = $("join-registry").value.trim();
+  return { agency_ca_pem: $("join-agency").value, registry_ca_pem: registry || undefined };
+}
+
+function uncheck() {
+  checked = null;
+  $("join-preview").replaceChildren();
+  $("join-confirm").checked = false;
+  $("join-confirm").disabled = true;
+  $("join-submit").disabled = true;
+}
+
+for (const [input, area] of [["join-agency-file", "join-agency"], ["join-registry-file", "join-registry"]]) {
+  $(input).addEventListener("change", async () => {
+    const file = $(input).files[0];
+    if (file) { $(area).value = await file.text(); uncheck(); }
+  });
+}
+$("join-agency").addEventListener("input", uncheck);
+$("join-registry").addEventListener("input", uncheck);
+
+function describe(title, cas) {
+  return cas.map((c) => el("dl", { class: "facts-list" },
+    el("dt", {}, title), el("dd", {}, c.subject),
+    el("dt", {}, "Valid"), el("dd", {}, when(c.not_before) + " – " + when(c.not_after)),
+    el("dt", {}, "SHA-256 fingerprint"), el("dd", { class: "fingerprint" }, c.sha256)));
+}
+
+$("join-check").addEventListener("click", async () => {
+  uncheck();
+  $("join-error").textContent = "";
+  try {
+    const preview = await api("POST", "/api/relay/join/preview", joinBody());
+    checked = preview.agency_cas[0].sha256;
+    $("join-preview").replaceChildren(...describe("Agency CA", preview.agency_cas),
+      ...describe("Registry CA", preview.registry_cas));
+    $("join-confirm").disabled = false;
+    $("join-confirm").focus();
+  } catch (e) {
+    $("join-error").textContent = "Not a usable certificate: " + e.message;
+  }
+});
+$("join-confirm").addEventListener("change", () => {
+  $("join-submit").disabled = !(checked && $("join-confirm").checked);
+});
+
+/** After the join: waits for the restarted daemon, then shows its status. */
+async function waitForRestart() {
+  $("join-wait").textContent = "Joined. Porchlight is restarting to start the relay…";
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let response;
+    try {
+      response = await fetch("/api/relay", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch {
+      continue; // down while it restarts
+    }
+    if (response.status === 401) {
+      // Sessions live in memory: the restarted daemon asks for a login again.
+      location.href = "/login?next=" + encodeURIComponent("/sharing");
+      return;
+    }
+    if (!response.ok) continue;
+    const relay = await response.json();
+    if (relay.state !== "left" && relay.state !== "not_enrolled") {
+      $("join-wait").textContent = "";
+      await load();
+      toast("Porchlight is back: relay " + relay.state + ".");
+      $("relay").focus();
+      return;
+    }
+  }
+  $("join-wait").textContent = "Porchlight has not come back yet; reload this page in a moment.";
+}
+
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!checked || !$("join-confirm").checked) return;
+  $("join-error").textContent = "";
+  $("join-submit").disabled = true;
+  try {
+    await api("POST", "/api/relay/join", { ...joinBody(), confirm_fingerprint: checked });
+    await waitForRestart();
+  } catch (e) {
+    $("join-error").textContent = "Could not join: " + e.message;
+    $("join-submit").disabled = false;
+  }
+});
+
+load();
       }
     });
     return el("tr", {},
@@ -179,7 +365,9 @@ async function load() {
       el("dt", {}, "Agency CA pinned"), el("dd", {}, relay.agency_ca_pinned ? "yes" : "no"),
       el("dt", {}, "Registry"), el("dd", {}, relay.registry || "none"),
       el("dt", {}, "Registration"), el("dd", {}, reg ? reg.state + (reg.confirmed_at ? " (confirmed " + when(reg.confirmed_at) + ")" : "") : "not registered")));
-    $("leave").hidden = !relay.listener && !reg;
+    $("leave").hidden = (!relay.listener && !reg) || relay.state === "left" || relay.state === "not_enrolled";
+    $("join-form").hidden = !(relay.state === "left" || relay.state === "not_enrolled");
+    return relay;
   } catch (e) {
     $("relay").textContent = "Relay status: " + e.message;
   }
@@ -191,7 +379,100 @@ $("privacy").addEventListener("change", async () => {
     toast($("privacy").checked ? "Privacy on: nothing is shared." : "Privacy off: cameras are shared at their levels.");
   } catch (e) {
     toast("Could not switch privacy: " + e.message, true);
-    load();
+    // Joining (again): paste or pick the CA, check its fingerprint, confirm, join.
+let checked = null;
+
+function joinBody() {
+  const registry = $("join-registry").value.trim();
+  return { agency_ca_pem: $("join-agency").value, registry_ca_pem: registry || undefined };
+}
+
+function uncheck() {
+  checked = null;
+  $("join-preview").replaceChildren();
+  $("join-confirm").checked = false;
+  $("join-confirm").disabled = true;
+  $("join-submit").disabled = true;
+}
+
+for (const [input, area] of [["join-agency-file", "join-agency"], ["join-registry-file", "join-registry"]]) {
+  $(input).addEventListener("change", async () => {
+    const file = $(input).files[0];
+    if (file) { $(area).value = await file.text(); uncheck(); }
+  });
+}
+$("join-agency").addEventListener("input", uncheck);
+$("join-registry").addEventListener("input", uncheck);
+
+function describe(title, cas) {
+  return cas.map((c) => el("dl", { class: "facts-list" },
+    el("dt", {}, title), el("dd", {}, c.subject),
+    el("dt", {}, "Valid"), el("dd", {}, when(c.not_before) + " – " + when(c.not_after)),
+    el("dt", {}, "SHA-256 fingerprint"), el("dd", { class: "fingerprint" }, c.sha256)));
+}
+
+$("join-check").addEventListener("click", async () => {
+  uncheck();
+  $("join-error").textContent = "";
+  try {
+    const preview = await api("POST", "/api/relay/join/preview", joinBody());
+    checked = preview.agency_cas[0].sha256;
+    $("join-preview").replaceChildren(...describe("Agency CA", preview.agency_cas),
+      ...describe("Registry CA", preview.registry_cas));
+    $("join-confirm").disabled = false;
+    $("join-confirm").focus();
+  } catch (e) {
+    $("join-error").textContent = "Not a usable certificate: " + e.message;
+  }
+});
+$("join-confirm").addEventListener("change", () => {
+  $("join-submit").disabled = !(checked && $("join-confirm").checked);
+});
+
+/** After the join: waits for the restarted daemon, then shows its status. */
+async function waitForRestart() {
+  $("join-wait").textContent = "Joined. Porchlight is restarting to start the relay…";
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let response;
+    try {
+      response = await fetch("/api/relay", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch {
+      continue; // down while it restarts
+    }
+    if (response.status === 401) {
+      // Sessions live in memory: the restarted daemon asks for a login again.
+      location.href = "/login?next=" + encodeURIComponent("/sharing");
+      return;
+    }
+    if (!response.ok) continue;
+    const relay = await response.json();
+    if (relay.state !== "left" && relay.state !== "not_enrolled") {
+      $("join-wait").textContent = "";
+      await load();
+      toast("Porchlight is back: relay " + relay.state + ".");
+      $("relay").focus();
+      return;
+    }
+  }
+  $("join-wait").textContent = "Porchlight has not come back yet; reload this page in a moment.";
+}
+
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!checked || !$("join-confirm").checked) return;
+  $("join-error").textContent = "";
+  $("join-submit").disabled = true;
+  try {
+    await api("POST", "/api/relay/join", { ...joinBody(), confirm_fingerprint: checked });
+    await waitForRestart();
+  } catch (e) {
+    $("join-error").textContent = "Could not join: " + e.message;
+    $("join-submit").disabled = false;
+  }
+});
+
+load();
   }
 });
 
@@ -200,9 +481,195 @@ $("leave").addEventListener("click", async () => {
   try {
     const report = await api("POST", "/api/relay/leave", { wait_s: 30 });
     toast("Left the relay program (deletion " + report.deletion + ").");
-    load();
+    // Joining (again): paste or pick the CA, check its fingerprint, confirm, join.
+let checked = null;
+
+function joinBody() {
+  const registry = $("join-registry").value.trim();
+  return { agency_ca_pem: $("join-agency").value, registry_ca_pem: registry || undefined };
+}
+
+function uncheck() {
+  checked = null;
+  $("join-preview").replaceChildren();
+  $("join-confirm").checked = false;
+  $("join-confirm").disabled = true;
+  $("join-submit").disabled = true;
+}
+
+for (const [input, area] of [["join-agency-file", "join-agency"], ["join-registry-file", "join-registry"]]) {
+  $(input).addEventListener("change", async () => {
+    const file = $(input).files[0];
+    if (file) { $(area).value = await file.text(); uncheck(); }
+  });
+}
+$("join-agency").addEventListener("input", uncheck);
+$("join-registry").addEventListener("input", uncheck);
+
+function describe(title, cas) {
+  return cas.map((c) => el("dl", { class: "facts-list" },
+    el("dt", {}, title), el("dd", {}, c.subject),
+    el("dt", {}, "Valid"), el("dd", {}, when(c.not_before) + " – " + when(c.not_after)),
+    el("dt", {}, "SHA-256 fingerprint"), el("dd", { class: "fingerprint" }, c.sha256)));
+}
+
+$("join-check").addEventListener("click", async () => {
+  uncheck();
+  $("join-error").textContent = "";
+  try {
+    const preview = await api("POST", "/api/relay/join/preview", joinBody());
+    checked = preview.agency_cas[0].sha256;
+    $("join-preview").replaceChildren(...describe("Agency CA", preview.agency_cas),
+      ...describe("Registry CA", preview.registry_cas));
+    $("join-confirm").disabled = false;
+    $("join-confirm").focus();
+  } catch (e) {
+    $("join-error").textContent = "Not a usable certificate: " + e.message;
+  }
+});
+$("join-confirm").addEventListener("change", () => {
+  $("join-submit").disabled = !(checked && $("join-confirm").checked);
+});
+
+/** After the join: waits for the restarted daemon, then shows its status. */
+async function waitForRestart() {
+  $("join-wait").textContent = "Joined. Porchlight is restarting to start the relay…";
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let response;
+    try {
+      response = await fetch("/api/relay", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch {
+      continue; // down while it restarts
+    }
+    if (response.status === 401) {
+      // Sessions live in memory: the restarted daemon asks for a login again.
+      location.href = "/login?next=" + encodeURIComponent("/sharing");
+      return;
+    }
+    if (!response.ok) continue;
+    const relay = await response.json();
+    if (relay.state !== "left" && relay.state !== "not_enrolled") {
+      $("join-wait").textContent = "";
+      await load();
+      toast("Porchlight is back: relay " + relay.state + ".");
+      $("relay").focus();
+      return;
+    }
+  }
+  $("join-wait").textContent = "Porchlight has not come back yet; reload this page in a moment.";
+}
+
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!checked || !$("join-confirm").checked) return;
+  $("join-error").textContent = "";
+  $("join-submit").disabled = true;
+  try {
+    await api("POST", "/api/relay/join", { ...joinBody(), confirm_fingerprint: checked });
+    await waitForRestart();
+  } catch (e) {
+    $("join-error").textContent = "Could not join: " + e.message;
+    $("join-submit").disabled = false;
+  }
+});
+
+load();
   } catch (e) {
     toast("Could not leave: " + e.message, true);
+  }
+});
+
+// Joining (again): paste or pick the CA, check its fingerprint, confirm, join.
+let checked = null;
+
+function joinBody() {
+  const registry = $("join-registry").value.trim();
+  return { agency_ca_pem: $("join-agency").value, registry_ca_pem: registry || undefined };
+}
+
+function uncheck() {
+  checked = null;
+  $("join-preview").replaceChildren();
+  $("join-confirm").checked = false;
+  $("join-confirm").disabled = true;
+  $("join-submit").disabled = true;
+}
+
+for (const [input, area] of [["join-agency-file", "join-agency"], ["join-registry-file", "join-registry"]]) {
+  $(input).addEventListener("change", async () => {
+    const file = $(input).files[0];
+    if (file) { $(area).value = await file.text(); uncheck(); }
+  });
+}
+$("join-agency").addEventListener("input", uncheck);
+$("join-registry").addEventListener("input", uncheck);
+
+function describe(title, cas) {
+  return cas.map((c) => el("dl", { class: "facts-list" },
+    el("dt", {}, title), el("dd", {}, c.subject),
+    el("dt", {}, "Valid"), el("dd", {}, when(c.not_before) + " – " + when(c.not_after)),
+    el("dt", {}, "SHA-256 fingerprint"), el("dd", { class: "fingerprint" }, c.sha256)));
+}
+
+$("join-check").addEventListener("click", async () => {
+  uncheck();
+  $("join-error").textContent = "";
+  try {
+    const preview = await api("POST", "/api/relay/join/preview", joinBody());
+    checked = preview.agency_cas[0].sha256;
+    $("join-preview").replaceChildren(...describe("Agency CA", preview.agency_cas),
+      ...describe("Registry CA", preview.registry_cas));
+    $("join-confirm").disabled = false;
+    $("join-confirm").focus();
+  } catch (e) {
+    $("join-error").textContent = "Not a usable certificate: " + e.message;
+  }
+});
+$("join-confirm").addEventListener("change", () => {
+  $("join-submit").disabled = !(checked && $("join-confirm").checked);
+});
+
+/** After the join: waits for the restarted daemon, then shows its status. */
+async function waitForRestart() {
+  $("join-wait").textContent = "Joined. Porchlight is restarting to start the relay…";
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    let response;
+    try {
+      response = await fetch("/api/relay", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch {
+      continue; // down while it restarts
+    }
+    if (response.status === 401) {
+      // Sessions live in memory: the restarted daemon asks for a login again.
+      location.href = "/login?next=" + encodeURIComponent("/sharing");
+      return;
+    }
+    if (!response.ok) continue;
+    const relay = await response.json();
+    if (relay.state !== "left" && relay.state !== "not_enrolled") {
+      $("join-wait").textContent = "";
+      await load();
+      toast("Porchlight is back: relay " + relay.state + ".");
+      $("relay").focus();
+      return;
+    }
+  }
+  $("join-wait").textContent = "Porchlight has not come back yet; reload this page in a moment.";
+}
+
+$("join-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!checked || !$("join-confirm").checked) return;
+  $("join-error").textContent = "";
+  $("join-submit").disabled = true;
+  try {
+    await api("POST", "/api/relay/join", { ...joinBody(), confirm_fingerprint: checked });
+    await waitForRestart();
+  } catch (e) {
+    $("join-error").textContent = "Could not join: " + e.message;
+    $("join-submit").disabled = false;
   }
 });
 
