@@ -304,7 +304,9 @@ pub async fn run(
         _ = onboarding.restart_requested() => Exit::Restart,
     };
     if exit == Exit::Restart {
-        tracing::info!("restarting in place (the cameras changed, or the owner joined the relay program)");
+        tracing::info!(
+            "restarting in place (the cameras changed, or the owner joined the relay program)"
+        );
         crate::notify::notify("RELOADING=1");
     } else {
         tracing::info!("stopping: finishing the fragments in flight");

@@ -52,8 +52,9 @@ pub fn describe(pem: &str, what: &str, now_us: i64) -> Result<Vec<CaCertificate>
     let mut cas = Vec::new();
     for (index, cert) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
         let n = index + 1;
-        let cert = cert
-            .map_err(|e| JoinError::Invalid(format!("`{what}`: certificate {n} is not PEM: {e}")))?;
+        let cert = cert.map_err(|e| {
+            JoinError::Invalid(format!("`{what}`: certificate {n} is not PEM: {e}"))
+        })?;
         cas.push(describe_one(cert.as_ref(), what, n, now_us)?);
     }
     if cas.is_empty() {
@@ -62,12 +63,7 @@ pub fn describe(pem: &str, what: &str, now_us: i64) -> Result<Vec<CaCertificate>
     Ok(cas)
 }
 
-fn describe_one(
-    der: &[u8],
-    what: &str,
-    n: usize,
-    now_us: i64,
-) -> Result<CaCertificate, JoinError> {
+fn describe_one(der: &[u8], what: &str, n: usize, now_us: i64) -> Result<CaCertificate, JoinError> {
     let invalid = |why: String| JoinError::Invalid(format!("`{what}`: certificate {n} {why}"));
     let cert = x509_cert::Certificate::from_der(der)
         .map_err(|e| invalid(format!("is not an X.509 certificate: {e}")))?;
@@ -88,7 +84,10 @@ fn describe_one(
         )));
     }
     let to_us = |t: &x509_cert::time::Time| t.to_unix_duration().as_micros() as i64;
-    let (not_before, not_after) = (to_us(&tbs.validity.not_before), to_us(&tbs.validity.not_after));
+    let (not_before, not_after) = (
+        to_us(&tbs.validity.not_before),
+        to_us(&tbs.validity.not_after),
+    );
     let format = crate::time::format_utc_us;
     if now_us > not_after {
         return Err(invalid(format!(
@@ -175,8 +174,8 @@ pub fn join(
                 registry.ca.display()
             )));
         }
-        let leaving = super::registry::state::load(&config.data_dir)?
-            .is_some_and(|r| r.leaving.is_some());
+        let leaving =
+            super::registry::state::load(&config.data_dir)?.is_some_and(|r| r.leaving.is_some());
         if leaving {
             return Err(JoinError::Conflict(
                 "this box is still leaving the relay (waiting for the registry to confirm the deletion); try again once it has".into(),
@@ -242,11 +241,9 @@ impl TempPem {
     fn write(data_dir: &Path, name: &str, pem: &str) -> anyhow::Result<TempPem> {
         use anyhow::Context as _;
         let dir = data_dir.join("relay");
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!(
-            "join-{name}-{}.pem.tmp",
-            crate::time::now_utc_us()
-        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("join-{name}-{}.pem.tmp", crate::time::now_utc_us()));
         std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(TempPem(path))
     }
