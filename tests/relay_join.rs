@@ -108,10 +108,15 @@ fn officer_asks(officer: &RelayClient, case: &str) -> Result<u16, String> {
             &footage_request()
                 .case_id(case)
                 .basis(Basis::Consent)
-                .window_ending_ago(Duration::ZERO, Duration::from_secs(10 * 60))
+                .window_ending_ago(Duration::ZERO, Duration::from_secs(15 * 60))
                 .to_json(),
         )
-        .map(|r| r.status)
+        .map(|r| {
+            if r.status != 201 {
+                eprintln!("the relay answered {}: {}", r.status, r.text());
+            }
+            r.status
+        })
         .map_err(|e| e.to_string())
 }
 
@@ -130,7 +135,11 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
         pinned.join("agency-ca.pem").display(),
         pinned.join("registry-ca.pem").display()
     );
-    let rec = support::record_camera(2.0, &extra, "1GB", "sharing = \"on_request\"\n").await;
+    // The config as the installer left it, with the CA the program sent.
+    std::fs::create_dir_all(&pinned).expect("dir");
+    std::fs::copy(&pki.agency_ca_path, pinned.join("agency-ca.pem")).expect("copy");
+    let camera = "sharing = \"on_request\"\nlocation = { lat = 32.7767, lon = -96.7970 }\n";
+    let rec = support::record_camera(2.0, &extra, "1GB", camera).await;
     let data = rec.dir.path().join("data");
     let config = rec.daemon.config_path.display().to_string();
     let out = artifacts();
@@ -169,6 +178,7 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
         &pki.client,
     );
     let agency_pem = std::fs::read_to_string(&pki.agency_ca_path).expect("agency CA");
+    let registry_pem = std::fs::read_to_string(&registry_pki.ca_path).expect("registry CA");
     let published = published_fingerprint(&pki.agency_ca_path);
     let fingerprint = published.replace(':', "").to_lowercase();
     let registrations = || {
@@ -234,13 +244,21 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
         );
         refused(
             "/api/relay/join",
-            json!({ "agency_ca_pem": agency_pem, "confirm_fingerprint": "00".repeat(32) }),
+            json!({ "agency_ca_pem": agency_pem, "confirm_fingerprint": published }),
+            400,
+            "`registry_ca_pem` is needed",
+        );
+        refused(
+            "/api/relay/join",
+            json!({ "agency_ca_pem": agency_pem, "registry_ca_pem": registry_pem,
+                    "confirm_fingerprint": "00".repeat(32) }),
             400,
             "confirm_fingerprint",
         );
         refused(
             "/api/relay/join",
-            json!({ "agency_ca_pem": pki.foreign_ca_pem, "confirm_fingerprint": published }),
+            json!({ "agency_ca_pem": pki.foreign_ca_pem, "registry_ca_pem": registry_pem,
+                    "confirm_fingerprint": published }),
             400,
             "compare it again",
         );
