@@ -262,6 +262,14 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
             400,
             "compare it again",
         );
+        // A second CA slipped in after the one the owner compared is refused.
+        refused(
+            "/api/relay/join",
+            json!({ "agency_ca_pem": format!("{agency_pem}{}", pki.foreign_ca_pem),
+                    "registry_ca_pem": registry_pem, "confirm_fingerprint": published }),
+            400,
+            "holds 2 certificates",
+        );
         let (status, preview) = owner_call(
             http,
             &data,

@@ -182,6 +182,13 @@ pub fn join(
             ));
         }
     }
+    // The fingerprint the owner compared must cover everything pinned.
+    if agency_cas.len() != 1 {
+        return Err(JoinError::Invalid(format!(
+            "`agency_ca_pem` holds {} certificates: paste one agency CA (the fingerprint you confirm must cover everything this box will trust; `porchlight relay enroll` takes bundles)",
+            agency_cas.len()
+        )));
+    }
     let confirmed = normalize_fingerprint(request.confirm_fingerprint);
     if confirmed != agency_cas[0].sha256 {
         return Err(JoinError::Invalid(format!(
