@@ -26,7 +26,8 @@ for t in crash_recovery camera_flapping outages disk_full soak; do
     echo "FAILED: $t (whole log: $log)"
     tail -40 "$log"
   fi
-  grep '^RELIABILITY' "$log" | tee -a "$out" || true
+  # A figure may follow the test's name on the same line.
+  grep -o 'RELIABILITY.*' "$log" | tee -a "$out" || true
 done
 echo
 echo "figures collected in $out"

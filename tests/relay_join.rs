@@ -17,7 +17,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -64,40 +63,16 @@ fn owner_call(
 
 /// What the program publishes: the CA's SHA-256, as openssl prints it.
 fn published_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("value")
-        .to_string()
+    support::openssl_sha256_fingerprint(cert)
 }
 
 fn join_in_chromium(base: &str, out: &Path, agency_ca: &Path, registry_ca: &Path) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/relay_join.mjs"
-    );
-    let output = Command::new("node")
-        .env("PORCHLIGHT_USER", OWNER)
-        .env("PORCHLIGHT_PASSWORD", OWNER_PASSWORD)
-        .arg(script)
-        .arg(base)
-        .args([out, agency_ca, registry_ca])
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    support::browser_as_owner(
+        "relay_join.mjs",
+        OWNER,
+        OWNER_PASSWORD,
+        &[Path::new(base), out, agency_ca, registry_ca],
+    )
 }
 
 /// An officer's consent request: through mTLS and the policy gate.

@@ -13,7 +13,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -53,26 +52,9 @@ fn artifacts() -> PathBuf {
 
 /// Runs one phase of tests/browser/request_history.mjs, logged in.
 fn in_the_browser(base: &str, out: &Path, args: &[&str]) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/request_history.mjs"
-    );
-    let output = Command::new("node")
-        .env("PORCHLIGHT_USER", OWNER)
-        .env("PORCHLIGHT_PASSWORD", OWNER_PASSWORD)
-        .arg(script)
-        .arg(base)
-        .arg(out)
-        .args(args)
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let mut all: Vec<&std::ffi::OsStr> = vec![base.as_ref(), out.as_os_str()];
+    all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let seen = support::browser_as_owner("request_history.mjs", OWNER, OWNER_PASSWORD, &all);
     eprintln!("the browser saw: {seen:#}");
     assert!(seen["failed"].is_null(), "a step failed: {seen}");
     assert!(

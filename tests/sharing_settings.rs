@@ -13,7 +13,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -43,24 +42,12 @@ fn today_utc() -> usize {
 
 /// Runs tests/browser/sharing_settings.mjs logged in as OWNER.
 fn edit_in_the_browser(base: &str, out: &Path, camera: &str, skip_day: &str) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/sharing_settings.mjs"
-    );
-    let output = Command::new("node")
-        .env("PORCHLIGHT_USER", OWNER)
-        .env("PORCHLIGHT_PASSWORD", OWNER_PASSWORD)
-        .arg(script)
-        .args([base, out.to_str().expect("utf-8"), camera, skip_day])
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    support::browser_as_owner(
+        "sharing_settings.mjs",
+        OWNER,
+        OWNER_PASSWORD,
+        &[base, out.to_str().expect("utf-8"), camera, skip_day],
+    )
 }
 
 /// The owner API with the local CLI token (accounts mode: nothing without it).

@@ -9,7 +9,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use support::pki::TestPki;
@@ -32,39 +31,16 @@ const OWNER_PASSWORD: &str = "porch light at night";
 /// Runs tests/browser/web_ui.mjs, logged in as OWNER; returns what each
 /// page showed.
 fn walk_the_ui(base: &str, out: &Path, camera: &str, request_id: &str) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/web_ui.mjs"
-    );
-    let output = Command::new("node")
-        .env("PORCHLIGHT_USER", OWNER)
-        .env("PORCHLIGHT_PASSWORD", OWNER_PASSWORD)
-        .arg(script)
-        .args([base, out.to_str().expect("utf-8"), camera, request_id])
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    support::browser_as_owner(
+        "web_ui.mjs",
+        OWNER,
+        OWNER_PASSWORD,
+        &[base, out.to_str().expect("utf-8"), camera, request_id],
+    )
 }
 
 fn device_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("value")
-        .to_string()
+    support::openssl_sha256_fingerprint(cert)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

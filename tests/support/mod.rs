@@ -563,50 +563,83 @@ pub async fn record_camera(
     }
 }
 
-/// Plays `url` in headless Chromium for `seconds`; returns what the player
-/// reported (`ok`, `currentTime`, `duration`, `width`, `height`, `error`).
-pub fn play_in_chromium(url: &str, seconds: f64) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/play_clip.mjs"
-    );
+/// Runs `tests/browser/{script}` in Node (headless Chromium through
+/// playwright-core) with `env` and `args`; returns the one JSON line it prints.
+pub fn run_browser_script<A: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    env: &[(&str, &str)],
+    args: &[A],
+) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/browser")
+        .join(script);
     let output = Command::new("node")
-        .arg(script)
-        .arg(url)
-        .arg(seconds.to_string())
+        .envs(env.iter().copied())
+        .arg(path)
+        .args(args)
         .output()
         .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "browser run failed: {stdout}\n{}",
+        "browser run of {script} failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
+/// Runs `tests/browser/{script}` logged in as `user` (the scripts read
+/// PORCHLIGHT_USER and PORCHLIGHT_PASSWORD).
+pub fn browser_as_owner<A: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    user: &str,
+    password: &str,
+    args: &[A],
+) -> serde_json::Value {
+    run_browser_script(
+        script,
+        &[("PORCHLIGHT_USER", user), ("PORCHLIGHT_PASSWORD", password)],
+        args,
+    )
+}
+
+/// A certificate's SHA-256 fingerprint as `openssl x509 -fingerprint`
+/// prints it (what a police program would publish).
+pub fn openssl_sha256_fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl could not read {}",
+        cert.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("value")
+        .to_string()
+}
+
+/// Plays `url` in headless Chromium for `seconds`; returns what the player
+/// reported (`ok`, `currentTime`, `duration`, `width`, `height`, `error`).
+pub fn play_in_chromium(url: &str, seconds: f64) -> serde_json::Value {
+    run_browser_script(
+        "play_clip.mjs",
+        &[],
+        &[url.to_string(), seconds.to_string()],
+    )
 }
 
 /// Opens the daemon's `/live` page for `camera` in headless Chromium for
 /// `seconds`; returns what the page saw (`framesShown`, `firstFrameMs`,
 /// `currentTimes`, `playable`, `codec`, `status`, `snapshotShown`, ...).
 pub fn live_in_chromium(http: SocketAddr, camera: &str, seconds: f64) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/live_view.mjs"
-    );
     let url = format!("http://{http}/live?camera={camera}");
-    let output = Command::new("node")
-        .arg(script)
-        .arg(&url)
-        .arg(seconds.to_string())
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    run_browser_script("live_view.mjs", &[], &[url, seconds.to_string()])
 }
 
 /// Serves the files of `dir` over HTTP on 127.0.0.1 (Python's http.server),
@@ -893,18 +926,10 @@ pub fn login_in_chromium(
     wrong_password: &str,
     password: &str,
 ) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/login.mjs");
-    let output = Command::new("node")
-        .arg(script)
-        .arg(format!("http://{http}{page}"))
-        .args([user, wrong_password, password])
-        .output()
-        .expect("node must be installed; scripts/test.sh runs npm ci in tests/browser and installs chromium");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "browser run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    let url = format!("http://{http}{page}");
+    run_browser_script(
+        "login.mjs",
+        &[],
+        &[url.as_str(), user, wrong_password, password],
+    )
 }
