@@ -336,6 +336,7 @@ pub async fn run(
     }
     let _ = http.await;
     auth.forget_cli_token();
+    auth.save_sessions();
     audit_retention.abort();
     let _ = audit_retention.await;
     request_expiry.abort();

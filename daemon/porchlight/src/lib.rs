@@ -11,6 +11,7 @@ pub mod config;
 pub mod controls;
 pub mod daemon;
 pub mod demo;
+pub mod durable;
 pub mod events;
 pub mod evidence;
 pub mod export;

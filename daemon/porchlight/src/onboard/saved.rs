@@ -5,8 +5,6 @@
 //! At start the daemon adds these to the configured cameras; a name the
 //! config file also uses is the config's (the saved one is skipped, loudly).
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -109,20 +107,7 @@ pub fn save(data_dir: &Path, cameras: &[SavedCamera]) -> Result<(), SavedError> 
         cameras: cameras.to_vec(),
     })
     .map_err(|e| error(e.to_string()))?;
-    let temp = path.with_extension("json.partial");
-    let result = (|| {
-        let _ = std::fs::remove_file(&temp);
-        let mut file = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)?;
-        crate::store::segment_file::sync_dir(data_dir)?;
-        Ok::<_, std::io::Error>(())
-    })();
+    let result = crate::durable::replace_private(&path, text.as_bytes());
     result.map_err(|e| error(e.to_string()))
 }
 

@@ -11,7 +11,8 @@
 //!   a daemon refuses to start.
 //!
 //! Every state change made with a session cookie must carry the session's
-//! CSRF token in `X-CSRF-Token`. See docs/owner-auth.md.
+//! CSRF token in `X-CSRF-Token`. Sessions outlive restarts (only digests
+//! of their ids are kept on disk; see `sessions`). See docs/owner-auth.md.
 
 pub mod accounts;
 pub mod cli;
@@ -135,9 +136,14 @@ impl Auth {
                 expires: Instant::now() + SETUP_TOKEN_LIFETIME,
             }
         });
+        let sessions = Sessions::load(data_dir, |user, changed_us| {
+            accounts
+                .get(user)
+                .is_some_and(|a| a.changed_us == changed_us)
+        });
         Ok(Arc::new(Auth {
             accounts,
-            sessions: Sessions::default(),
+            sessions,
             limiter: limiter::LoginLimiter::default(),
             cli_token,
             cli_token_path,
@@ -171,6 +177,12 @@ impl Auth {
     /// Removes the CLI token file (at a clean stop).
     pub fn forget_cli_token(&self) {
         let _ = std::fs::remove_file(&self.cli_token_path);
+    }
+
+    /// Saves the sessions' last-seen times not yet on disk (at a clean stop
+    /// or an in-place restart), so browsers stay logged in across it.
+    pub fn save_sessions(&self) {
+        self.sessions.flush();
     }
 
     fn session(&self, id: &str) -> Option<Session> {

@@ -85,24 +85,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Opti
 /// Durably replaces `path` (temp file, fsync, rename), readable by the
 /// owner only.
 pub(super) fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    let temp = path.with_extension("json.partial");
     let text = serde_json::to_vec_pretty(value)?;
-    let result = (|| {
-        let _ = std::fs::remove_file(&temp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        crate::store::segment_file::sync_dir(dir)
-    })();
+    let result = crate::durable::replace_private(path, &text);
     result.map_err(|e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
