@@ -7,6 +7,8 @@
 //! daemon's token. A daemon bound to the LAN with no account refuses to
 //! start, unless asked for a one-time setup token, which makes the first
 //! account exactly once. And a real browser logs in through `/login`.
+//! A login outlives a daemon restart (adding a camera, an upgrade), but
+//! not a logout or a new password.
 
 mod support;
 
@@ -541,4 +543,108 @@ fn the_browser_logs_in_and_lands_on_the_page_it_asked_for() {
     assert_eq!(seen["session"]["user"], "alice", "{seen}");
     assert_eq!(seen["cookieVisibleToScript"], false, "{seen}");
     daemon.stop();
+}
+
+/// Logs `user` in; returns the session cookie and its CSRF token.
+fn logged_in(http: SocketAddr, user: &str) -> (String, String) {
+    let (status, head, body) = login(http, user, PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    let csrf = json(&body)["csrf_token"]
+        .as_str()
+        .expect("csrf_token")
+        .to_string();
+    (session_cookie(&head), csrf)
+}
+
+/// A state change made with a browser session: `PUT /api/privacy`.
+fn set_privacy(http: SocketAddr, cookie: &str, csrf: &str, on: bool) -> (u16, String) {
+    let body = format!(r#"{{"on":{on}}}"#);
+    let (status, _, body) = http_request(
+        http,
+        "PUT",
+        "/api/privacy",
+        &[("Cookie", cookie), ("X-CSRF-Token", csrf)],
+        Some(&body),
+    );
+    (status, body)
+}
+
+#[test]
+fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), "{HTTP}", ""));
+    let http = daemon.http;
+    let config_path = daemon.config_path.clone();
+    add_user(dir.path(), &config_path, "alice");
+    add_user(dir.path(), &config_path, "bob");
+
+    // Alice logs in twice (phone and laptop) and bob once; alice's laptop
+    // logs out before the restart.
+    let (phone, phone_csrf) = logged_in(http, "alice");
+    let (laptop, laptop_csrf) = logged_in(http, "alice");
+    let (bobs, bobs_csrf) = logged_in(http, "bob");
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        "/api/logout",
+        &[("Cookie", &laptop), ("X-CSRF-Token", &laptop_csrf)],
+        Some("{}"),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Only digests of the session ids are on disk, in a private file.
+    use std::os::unix::fs::MetadataExt as _;
+    let sessions = dir.path().join("data/owner-sessions.json");
+    assert_eq!(
+        std::fs::metadata(&sessions).expect("sessions file").mode() & 0o777,
+        0o600
+    );
+    let stored = std::fs::read_to_string(&sessions).expect("sessions file");
+    for cookie in [&phone, &laptop, &bobs] {
+        let id = cookie.trim_start_matches("porchlight_session=");
+        assert!(!stored.contains(id), "a session id is on disk: {stored}");
+    }
+
+    // The daemon restarts (as after adding a camera or an upgrade).
+    let daemon = daemon.restart_with(|_| {});
+    let (status, body) = set_privacy(http, &phone, &phone_csrf, true);
+    assert_eq!(status, 200, "the phone is still logged in: {body}");
+    assert_eq!(json(&body)["privacy"], true);
+    let (status, _, body) = http_request(http, "GET", "/api/session", &[("Cookie", &phone)], None);
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["user"], "alice", "{body}");
+    assert_eq!(json(&body)["csrf_token"], phone_csrf.as_str(), "{body}");
+    // The CSRF token still has to match.
+    let (status, body) = set_privacy(http, &phone, "forged", false);
+    assert_eq!(status, 403, "{body}");
+    // The laptop logged out: it stays out.
+    let (status, body) = set_privacy(http, &laptop, &laptop_csrf, false);
+    assert_eq!(status, 401, "a logged-out session came back: {body}");
+    let (status, _, body) =
+        http_request(http, "GET", "/api/cameras", &[("Cookie", &laptop)], None);
+    assert_eq!(status, 401, "{body}");
+
+    // Bob gets a new password while the daemon is stopped: his old session
+    // is refused after the next start; alice's phone still works.
+    daemon.stop();
+    let new_password = dir.path().join("bob.new-password");
+    std::fs::write(&new_password, "a brand new passphrase\n").expect("write");
+    let (code, out, err) = porchlight(&[
+        "user",
+        "passwd",
+        "--config",
+        path(&config_path),
+        "bob",
+        "--password-file",
+        path(&new_password),
+    ]);
+    assert_eq!(code, 0, "user passwd: {out}{err}");
+    let daemon = Daemon::start_with(config_path.clone(), http, dir.path());
+    let (status, body) = set_privacy(http, &bobs, &bobs_csrf, false);
+    assert_eq!(status, 401, "a session from before the new password: {body}");
+    let (status, body) = set_privacy(http, &phone, &phone_csrf, false);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["privacy"], false);
+    let log = daemon.stop();
+    assert!(log.contains("owner sessions restored"), "{log}");
 }
