@@ -620,8 +620,7 @@ fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
     // The laptop logged out: it stays out.
     let (status, body) = set_privacy(http, &laptop, &laptop_csrf, false);
     assert_eq!(status, 401, "a logged-out session came back: {body}");
-    let (status, _, body) =
-        http_request(http, "GET", "/api/cameras", &[("Cookie", &laptop)], None);
+    let (status, _, body) = http_request(http, "GET", "/api/cameras", &[("Cookie", &laptop)], None);
     assert_eq!(status, 401, "{body}");
 
     // Bob gets a new password while the daemon is stopped: his old session
@@ -641,7 +640,10 @@ fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
     assert_eq!(code, 0, "user passwd: {out}{err}");
     let daemon = Daemon::start_with(config_path.clone(), http, dir.path());
     let (status, body) = set_privacy(http, &bobs, &bobs_csrf, false);
-    assert_eq!(status, 401, "a session from before the new password: {body}");
+    assert_eq!(
+        status, 401,
+        "a session from before the new password: {body}"
+    );
     let (status, body) = set_privacy(http, &phone, &phone_csrf, false);
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["privacy"], false);

@@ -360,7 +360,10 @@ mod tests {
         assert_eq!(found.user, "alice");
         assert_eq!(found.csrf_token, session.csrf_token);
         assert_eq!(found.account_changed_us, 7);
-        assert!(again.lookup(&gone, |_| true).is_none(), "logged out stays out");
+        assert!(
+            again.lookup(&gone, |_| true).is_none(),
+            "logged out stays out"
+        );
     }
 
     #[test]
@@ -404,7 +407,11 @@ mod tests {
     fn a_damaged_file_means_no_sessions_not_a_failure() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        for junk in ["", "{not json", "{\"version\":1,\"sessions\":[{\"user\":5}]}"] {
+        for junk in [
+            "",
+            "{not json",
+            "{\"version\":1,\"sessions\":[{\"user\":5}]}",
+        ] {
             std::fs::write(&path, junk).unwrap();
             let sessions = Sessions::load(dir.path(), |_, _| true);
             assert!(sessions.lock().is_empty(), "{junk:?}");
