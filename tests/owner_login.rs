@@ -7,8 +7,8 @@
 //! daemon's token. A daemon bound to the LAN with no account refuses to
 //! start, unless asked for a one-time setup token, which makes the first
 //! account exactly once. And a real browser logs in through `/login`.
-//! A login outlives a daemon restart (adding a camera, an upgrade), but
-//! not a logout or a new password.
+//! A login outlives a daemon restart (adding a camera, an upgrade) or a
+//! crash, but not a logout or a new password.
 
 mod support;
 
@@ -595,6 +595,9 @@ fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
     // Only digests of the session ids are on disk, in a private file.
     use std::os::unix::fs::MetadataExt as _;
     let sessions = dir.path().join("data/owner-sessions.json");
+    wait_until(Duration::from_secs(10), "the sessions file", || {
+        sessions.exists()
+    });
     assert_eq!(
         std::fs::metadata(&sessions).expect("sessions file").mode() & 0o777,
         0o600
@@ -647,6 +650,22 @@ fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
     let (status, body) = set_privacy(http, &phone, &phone_csrf, false);
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["privacy"], false);
-    let log = daemon.stop();
-    assert!(log.contains("owner sessions restored"), "{log}");
+    assert!(daemon.log().contains("owner sessions restored"));
+
+    // A login is on disk soon after it, not only at a clean stop: it
+    // survives a crash too.
+    let (tablet, tablet_csrf) = logged_in(http, "alice");
+    wait_until(
+        Duration::from_secs(10),
+        "the tablet's session saved",
+        || std::fs::read_to_string(&sessions).is_ok_and(|text| text.contains(&tablet_csrf)),
+    );
+    daemon.kill9();
+    let daemon = Daemon::start_with(config_path, http, dir.path());
+    let (status, body) = set_privacy(http, &tablet, &tablet_csrf, true);
+    assert_eq!(
+        status, 200,
+        "the tablet is still logged in after a crash: {body}"
+    );
+    daemon.stop();
 }

@@ -336,7 +336,8 @@ pub async fn run(
     }
     let _ = http.await;
     auth.forget_cli_token();
-    auth.save_sessions();
+    let sessions = auth.clone();
+    let _ = tokio::task::spawn_blocking(move || sessions.save_sessions()).await;
     audit_retention.abort();
     let _ = audit_retention.await;
     request_expiry.abort();

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -73,12 +73,16 @@ struct SessionsFile {
 }
 
 #[derive(Default)]
-pub struct Sessions {
+pub struct Sessions(Arc<Store>);
+
+#[derive(Default)]
+struct Store {
     by_digest: Mutex<HashMap<[u8; 32], Session>>,
     /// Where they are kept; `None` keeps them in memory only.
     file: Option<PathBuf>,
     /// Held across a whole save, and the map is read after taking it, so
-    /// the last save to finish wrote the newest state.
+    /// the last save to run wrote the newest state, whatever order saves
+    /// started in.
     saving: Mutex<()>,
 }
 
@@ -175,13 +179,13 @@ impl Sessions {
                 "owner sessions restored (expired ones and those of removed accounts or changed passwords dropped)"
             );
         }
-        let sessions = Sessions {
+        let sessions = Sessions(Arc::new(Store {
             by_digest: Mutex::new(kept.into_iter().collect()),
             file: Some(path),
             saving: Mutex::new(()),
-        };
+        }));
         if dropped > 0 {
-            sessions.save();
+            sessions.0.save();
         }
         sessions
     }
@@ -212,7 +216,7 @@ impl Sessions {
             }
             map.insert(digest(&id), session.clone());
         }
-        self.save();
+        self.save_soon();
         (id, session)
     }
 
@@ -228,7 +232,7 @@ impl Sessions {
             if !alive(session, now) {
                 map.remove(&key);
                 drop(map);
-                self.save();
+                self.save_soon();
                 return None;
             }
             session.last_seen_us = session.last_seen_us.max(now);
@@ -238,11 +242,11 @@ impl Sessions {
         };
         if !still_valid(&session) {
             self.lock().remove(&key);
-            self.save();
+            self.save_soon();
             return None;
         }
         if last_seen_due {
-            self.save();
+            self.save_soon();
         }
         Some(session)
     }
@@ -251,7 +255,7 @@ impl Sessions {
     pub fn remove(&self, id: &str) -> bool {
         let removed = self.lock().remove(&digest(id)).is_some();
         if removed {
-            self.save();
+            self.save_soon();
         }
         removed
     }
@@ -263,11 +267,30 @@ impl Sessions {
             .values()
             .any(|s| s.last_seen_us != s.saved_last_seen_us);
         if behind {
-            self.save();
+            self.0.save();
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.0.lock()
+    }
+
+    /// Saves off the async workers when called on one (an fsync on a disk
+    /// busy recording may take a while); inline otherwise. The save reads
+    /// the sessions when it runs, so it holds this change or a newer state.
+    fn save_soon(&self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let store = self.0.clone();
+                runtime.spawn_blocking(move || store.save());
+            }
+            Err(_) => self.0.save(),
+        }
+    }
+}
+
+impl Store {
+    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], Session>> {
         self.by_digest.lock().unwrap_or_else(|e| e.into_inner())
     }
 
