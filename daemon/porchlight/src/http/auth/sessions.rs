@@ -15,10 +15,10 @@
 //! gone or changed password since login, are dropped.
 //!
 //! The file is rewritten (on a blocking thread, not an async worker) when a
-//! session starts or ends; last-seen times are
-//! saved at most once per [`LAST_SEEN_SAVE_EVERY`] per session (and at a
-//! clean stop), so API calls do not each rewrite it. After a crash a session
-//! may thus look up to that much older, and end that much sooner.
+//! session starts or ends; last-seen times are saved at most once per
+//! [`LAST_SEEN_SAVE_EVERY`] per session (and at a clean stop), so API calls
+//! do not each rewrite it. After a crash a session may thus look up to that
+//! much older, and end that much sooner.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
