@@ -4,7 +4,8 @@
 //! by itself at the owner's maximum. Every other combination is refused.
 //! The owner ends any share at once (API, CLI, Home Assistant), and so do
 //! the privacy switch and a lowered level. Every started minute of viewing
-//! is in the owner's audit log.
+//! is in the owner's audit log, and the owner's request history shows each
+//! live view with the same minute count and why it ended.
 
 mod support;
 
@@ -107,6 +108,60 @@ impl Home {
 
     fn audit(&self) -> Vec<Value> {
         support::audit_entries(self.daemon.http)
+    }
+
+    /// The live views the owner's request history shows for request `id`.
+    fn live_views(&self, id: &str) -> Vec<Value> {
+        let (status, body) =
+            http_get(self.daemon.http, &format!("/api/requests/{id}")).expect("GET");
+        assert_eq!(status, 200, "{body}");
+        let request: Value = serde_json::from_str(&body).expect("json");
+        request["live_views"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The id of the officer's request for `case`, from the owner's list.
+    fn request_of_case(&self, case: &str) -> String {
+        let (status, body) = http_get(self.daemon.http, "/api/requests").expect("GET");
+        assert_eq!(status, 200, "{body}");
+        let all: Value = serde_json::from_str(&body).expect("json");
+        all.as_array()
+            .and_then(|all| all.iter().find(|r| r["case_id"] == case))
+            .and_then(|r| r["id"].as_str())
+            .unwrap_or_else(|| panic!("no request for {case}: {all}"))
+            .to_string()
+    }
+
+    /// Waits until the history shows request `id`'s one live view ended for
+    /// `reason`; checks its minutes are the audit log's minute entries.
+    fn history_shows_live_view(&self, id: &str, camera: &str, reason: &str) -> Value {
+        wait_until(
+            Duration::from_secs(10),
+            "the live view's end in the request history",
+            || {
+                self.live_views(id)
+                    .first()
+                    .is_some_and(|v| v["end_reason"] == reason)
+            },
+        );
+        let views = self.live_views(id);
+        assert_eq!(views.len(), 1, "{views:?}");
+        let view = views[0].clone();
+        let share = view["share"].as_str().expect("share");
+        let audited = minutes_of(&self.audit(), share);
+        assert!(audited >= 1, "{view}");
+        assert_eq!(view["minutes"], audited, "{view}");
+        assert_eq!(view["camera"], camera, "{view}");
+        assert_eq!(view["agency"], support::pki::AGENCY, "{view}");
+        assert_eq!(
+            view["cert_fingerprint"],
+            self.pki.client.fingerprint.as_str(),
+            "{view}"
+        );
+        assert!(view["ended"].is_string(), "{view}");
+        view
     }
 
     fn shares(&self) -> Vec<Value> {
@@ -262,6 +317,11 @@ async fn an_emergency_gets_a_live_stream_bound_to_its_camera_that_ends_at_expiry
                 .iter()
                 .any(|e| e["event"] == "expiry" && e["details"]["live_share"] == share.as_str())
         });
+        // The owner's request history shows the live view: two minutes,
+        // ended at expiry.
+        let view = home.history_shows_live_view(&id, "porch", "expired");
+        assert_eq!(view["share"], share.as_str(), "{view}");
+        assert_eq!(view["minutes"], 2, "{view}");
         // The same request cannot start it again.
         let (status, again) = home.ask_live(&id);
         assert_eq!(status, 410, "{again}");
@@ -585,5 +645,19 @@ async fn the_owner_ends_live_shares_at_once_from_the_api_cli_and_home_assistant(
                 .any(|e| e["event"] == "revocation" && e["details"]["ended"] == "relay_left")
         });
         assert!(home.shares().is_empty());
+
+        // The owner's request history shows each live view, its audited
+        // minutes and why it ended.
+        for (case, reason) in [
+            ("CASE-KILL-1", "ended_by_owner"),
+            ("CASE-KILL-2", "ended_by_owner"),
+            ("CASE-KILL-3", "ended_by_owner"),
+            ("CASE-KILL-4", "live_not_shared"),
+            ("CASE-KILL-5", "privacy_mode"),
+            ("CASE-LEAVE", "relay_left"),
+        ] {
+            let id = home.request_of_case(case);
+            home.history_shows_live_view(&id, "porch", reason);
+        }
     });
 }

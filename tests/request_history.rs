@@ -6,8 +6,11 @@
 //! the download exactly as the relay received it. On the timeline, an
 //! evidence package downloaded in the browser is verified at once; a package
 //! with one flipped byte is reported failed, naming the file; an oversized
-//! upload is refused with 413. Real daemon, simulated camera, mTLS relay
-//! client and headless Chromium (tests/browser/request_history.mjs);
+//! upload is refused with 413. Once the download link has expired (a one
+//! minute `download_expiry` after a restart), the package is deleted from
+//! disk and the history says when it was removed. Real daemon, simulated
+//! camera, mTLS relay client and headless Chromium
+//! (tests/browser/request_history.mjs);
 //! screenshots land in `target/web-ui-screenshots/request-history-*.png`.
 
 mod support;
@@ -323,5 +326,54 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
                 "{shot} screenshot"
             );
         }
+
+        // Later, the download link expires (the owner keeps links a minute
+        // now): the package is deleted from disk and the history says so.
+        let package_file = data.join("deliveries").join(&shared).join("porch.tar");
+        assert!(package_file.is_file(), "the package is kept until expiry");
+        let daemon = rec.daemon.restart_with(|config| {
+            let mut text = std::fs::read_to_string(config).expect("config");
+            text.push_str("\n[policy]\ndownload_expiry = \"1m\"\n");
+            std::fs::write(config, text).expect("config");
+        });
+        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
+        let bearer = format!("Bearer {}", token.trim());
+        let owner_get = |path: &str| -> Value {
+            let (status, _, body) =
+                http_request(http, "GET", path, &[("Authorization", &bearer)], None);
+            assert_eq!(status, 200, "{path}: {body}");
+            serde_json::from_str(&body).expect("json")
+        };
+        wait_until(
+            Duration::from_secs(180),
+            "the expired package to be removed",
+            || {
+                owner_get(&format!("/api/requests/{shared}"))["deliveries"][0]["removed"]
+                    .is_string()
+            },
+        );
+        assert!(!package_file.exists(), "the expired package is deleted");
+        let record = owner_get(&format!("/api/requests/{shared}"));
+        let removed = porchlight::time::parse_utc_us(
+            record["deliveries"][0]["removed"]
+                .as_str()
+                .expect("removed"),
+        )
+        .expect("an RFC 3339 time");
+        let built = porchlight::time::parse_utc_us(
+            record["deliveries"][0]["built"].as_str().expect("built"),
+        )
+        .expect("an RFC 3339 time");
+        assert!(removed > built, "{record}");
+        // The rest of the history is kept: the package's hash and download.
+        assert_eq!(record["deliveries"][0]["sha256"], relay_sha256.as_str());
+        assert_eq!(record["downloads"][0]["complete"], true, "{record}");
+        let seen = in_the_browser(&base, &out, &["history", &shared, &refused]);
+        let delivery_text = seen["approved"]["delivery"].as_str().unwrap_or_default();
+        assert!(
+            delivery_text.contains(&relay_sha256[..16]) && delivery_text.contains(", removed "),
+            "the history shows the package removed: {seen}"
+        );
+        drop(daemon);
     });
 }

@@ -230,6 +230,14 @@ pub fn remove_expired(state: &RelayState, now_us: i64) -> usize {
         if !keep && std::fs::remove_dir_all(entry.path()).is_ok() {
             tracing::info!(request = %id, "removed expired evidence packages");
             removed += 1;
+            // The owner's history shows them gone (best effort).
+            if let Err(e) = state
+                .requests
+                .store
+                .mark_deliveries_removed(&id, crate::time::now_utc_us())
+            {
+                tracing::warn!(request = %id, error = %e, "cannot record removed packages in the request history");
+            }
         }
     }
     removed

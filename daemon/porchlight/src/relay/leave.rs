@@ -107,11 +107,29 @@ impl Leaver {
         // 3. The packages made for the relay.
         let deliveries = data_dir.join("deliveries");
         let packages_deleted = count_files(&deliveries);
-        match std::fs::remove_dir_all(&deliveries) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let wiped_packages = match std::fs::remove_dir_all(&deliveries) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => {
-                tracing::error!(error = %e, path = %deliveries.display(), "cannot delete relay packages")
+                tracing::error!(error = %e, path = %deliveries.display(), "cannot delete relay packages");
+                false
+            }
+        };
+        if wiped_packages {
+            // The owner's history shows them gone (best effort).
+            let store = self.requests.store.clone();
+            let marked = tokio::task::spawn_blocking(move || {
+                store.mark_all_deliveries_removed(now_utc_us())
+            })
+            .await;
+            match marked {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot record removed packages in the request history")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record removed packages in the request history")
+                }
             }
         }
         audit

@@ -5,7 +5,10 @@
 //! fragmented MP4 over chunked HTTP until the share ends.
 //!
 //! No minute of video leaves without its audit entry: the entry for each
-//! started minute is written before that minute's first byte.
+//! started minute is written before that minute's first byte. After it, the
+//! minute goes into the owner's request history (`requests.db`
+//! `live_views`, best effort: logged if it cannot be written), and so does
+//! the end of each stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,7 @@ use crate::audit::{AuditEvent, Component, EventType};
 use crate::live::share::{OpenError, StreamTicket};
 use crate::live::{LiveFeed, LiveFragment};
 use crate::policy::{decide_live, LiveAsk, LiveRefusal};
+use crate::requests::{LiveMinute, RequestStoreError, LIVE_VIEW_LEFT};
 use crate::time::{format_utc_us, now_utc_us};
 
 /// Chunks queued for a slow relay before the stream waits for it.
@@ -312,12 +316,56 @@ async fn log_minute(
         "peer": caller.peer.to_string(),
         "at": format_utc_us(now_utc_us()),
     }));
-    match state.audit.append(event).await {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot write to the audit log: live stream stops");
-            false
-        }
+    if let Err(e) = state.audit.append(event).await {
+        tracing::error!(error = %e, "cannot write to the audit log: live stream stops");
+        return false;
+    }
+    let store = state.requests.store.clone();
+    let info = ticket.info.clone();
+    let at_us = now_utc_us();
+    let recorded = tokio::task::spawn_blocking(move || {
+        store.record_live_minute(&LiveMinute {
+            share: &info.id,
+            request_id: &info.request_id,
+            camera: &info.camera,
+            agency: &info.agency,
+            cert_fingerprint: &info.cert_fingerprint,
+            minutes: total,
+            at_us,
+        })
+    })
+    .await;
+    if let Some(e) = history_error(recorded) {
+        tracing::warn!(error = %e, share = %ticket.info.id, "cannot record a live view minute in the request history");
+    }
+    true
+}
+
+/// Records in the request history that a stream of the share stopped: the
+/// share's own end reason if it ended, else the agency left.
+async fn log_stream_end(state: &RelayState, ticket: &StreamTicket) {
+    let reason = ticket
+        .end
+        .borrow()
+        .as_ref()
+        .map_or_else(|| LIVE_VIEW_LEFT.to_string(), |r| r.code());
+    let store = state.requests.store.clone();
+    let share = ticket.info.id.clone();
+    let recorded =
+        tokio::task::spawn_blocking(move || store.end_live_view(&share, &reason, now_utc_us()))
+            .await;
+    if let Some(e) = history_error(recorded) {
+        tracing::warn!(error = %e, share = %ticket.info.id, "cannot record the end of a live view in the request history");
+    }
+}
+
+fn history_error(
+    recorded: Result<Result<(), RequestStoreError>, tokio::task::JoinError>,
+) -> Option<String> {
+    match recorded {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
     }
 }
 
@@ -409,5 +457,6 @@ async fn pump(
             },
         }
     }
+    log_stream_end(&state, &ticket).await;
     tracing::info!(share = %id, minutes = minute, "live share stream ended");
 }

@@ -242,14 +242,16 @@ async fn write_refusal_summaries(state: Arc<RelayState>, mut shutdown: watch::Re
 }
 
 /// Makes the evidence packages of requests as soon as the owner approves
-/// them, so the agency's download is ready when it polls; hourly, removes
-/// packages whose links have expired.
+/// them, so the agency's download is ready when it polls; every minute
+/// (a directory listing when nothing is due), removes packages whose links
+/// have expired, so the owner's history says "removed" within a minute.
 pub fn spawn_package_maker(
     state: Arc<RelayState>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut events = state.requests.bus.subscribe();
-    let mut cleanup = tokio::time::interval(Duration::from_secs(3600));
+    let mut cleanup = tokio::time::interval(Duration::from_secs(60));
+    cleanup.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {

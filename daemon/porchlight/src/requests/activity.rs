@@ -1,6 +1,7 @@
 //! What happened after a request was answered: the evidence package made
-//! for each servable camera, and each download of it by the agency. Kept in
-//! `requests.db` (schema 2) so the owner's history is a query, not a walk
+//! for each servable camera (and when it was deleted), each download of it
+//! by the agency, and each live share the agency watched. Kept in
+//! `requests.db` (schemas 2 and 3) so the owner's history is a query, not a walk
 //! through the audit log; the audit log stays the tamper-evident record.
 
 use std::collections::HashMap;
@@ -22,6 +23,10 @@ pub struct Delivery {
     pub sha256: String,
     #[serde(rename = "built", serialize_with = "time_rfc3339")]
     pub built_us: i64,
+    /// When the package file was deleted (download link expired, or the
+    /// owner left the relay program); `None` while it is on disk.
+    #[serde(rename = "removed", serialize_with = "optional_time_rfc3339")]
+    pub removed_us: Option<i64>,
 }
 
 /// One download response to the agency.
@@ -61,11 +66,54 @@ pub struct DownloadStart {
     pub started_us: i64,
 }
 
-/// A request's deliveries and downloads, oldest first.
+/// One live share of a request's camera as the agency watched it: the
+/// audited minutes (each started minute of each stream has its audit entry)
+/// and how the viewing ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveView {
+    pub share: String,
+    pub camera: String,
+    pub agency: String,
+    pub cert_fingerprint: String,
+    /// The first audited minute.
+    #[serde(rename = "started", serialize_with = "time_rfc3339")]
+    pub started_us: i64,
+    /// The latest audited minute.
+    #[serde(rename = "last_minute", serialize_with = "time_rfc3339")]
+    pub last_minute_us: i64,
+    pub minutes: u64,
+    /// When the last stream of it stopped; `None` while one runs (or if the
+    /// daemon stopped mid-way).
+    #[serde(rename = "ended", serialize_with = "optional_time_rfc3339")]
+    pub ended_us: Option<i64>,
+    /// `live::EndReason::code` (`expired`, `ended_by_owner`, `relay_left`,
+    /// the gate's reason such as `privacy_mode`), or `left` when the
+    /// agency closed the stream while the share still ran.
+    pub end_reason: Option<String>,
+}
+
+/// Why a live viewing stopped while its share still ran.
+pub const LIVE_VIEW_LEFT: &str = "left";
+
+/// A request's deliveries, downloads and live views, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Activity {
     pub deliveries: Vec<Delivery>,
     pub downloads: Vec<Download>,
+    pub live_views: Vec<LiveView>,
+}
+
+/// A live share's audited minute, as the relay writes it.
+#[derive(Clone, Debug)]
+pub struct LiveMinute<'a> {
+    pub share: &'a str,
+    pub request_id: &'a str,
+    pub camera: &'a str,
+    pub agency: &'a str,
+    pub cert_fingerprint: &'a str,
+    /// The share's audited minutes so far, this one included.
+    pub minutes: u64,
+    pub at_us: i64,
 }
 
 fn time_rfc3339<S: Serializer>(us: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -156,7 +204,84 @@ impl RequestStore {
         })
     }
 
-    /// Deliveries and downloads of one request.
+    /// Marks the packages of request `id` deleted at `at_us` (those not
+    /// already marked); returns how many rows changed.
+    pub fn mark_deliveries_removed(
+        &self,
+        id: &str,
+        at_us: i64,
+    ) -> Result<usize, RequestStoreError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "UPDATE deliveries SET removed_us = ?2 WHERE request_id = ?1 AND removed_us IS NULL",
+                params![id, at_us],
+            )
+            .map_err(db("marking packages removed"))
+        })
+    }
+
+    /// Marks every package deleted at `at_us` (leaving the relay program
+    /// wipes them all); returns how many rows changed.
+    pub fn mark_all_deliveries_removed(&self, at_us: i64) -> Result<usize, RequestStoreError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "UPDATE deliveries SET removed_us = ?1 WHERE removed_us IS NULL",
+                params![at_us],
+            )
+            .map_err(db("marking packages removed"))
+        })
+    }
+
+    /// Records an audited minute of a live share: the first makes its row,
+    /// later ones move its last minute and count on. A minute after the
+    /// agency had left (it came back) opens the row again.
+    pub fn record_live_minute(&self, minute: &LiveMinute<'_>) -> Result<(), RequestStoreError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO live_views (share_id, request_id, camera, agency, cert_fingerprint,
+                   started_us, last_minute_us, minutes, ended_us, end_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, NULL, NULL)
+                 ON CONFLICT (share_id) DO UPDATE SET
+                   last_minute_us = MAX(last_minute_us, excluded.last_minute_us),
+                   minutes = MAX(minutes, excluded.minutes),
+                   ended_us = NULL,
+                   end_reason = NULL",
+                params![
+                    minute.share,
+                    minute.request_id,
+                    minute.camera,
+                    minute.agency,
+                    minute.cert_fingerprint,
+                    minute.at_us,
+                    i64::try_from(minute.minutes).unwrap_or(i64::MAX),
+                ],
+            )
+            .map_err(db("recording a live view minute"))?;
+            Ok(())
+        })
+    }
+
+    /// Records that a stream of live share `share` stopped at `at_us`, and
+    /// why. A share's own end (expiry, owner, policy) is not overwritten by
+    /// a later `left` from another of its streams.
+    pub fn end_live_view(
+        &self,
+        share: &str,
+        reason: &str,
+        at_us: i64,
+    ) -> Result<(), RequestStoreError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "UPDATE live_views SET ended_us = ?2, end_reason = ?3
+                 WHERE share_id = ?1 AND (end_reason IS NULL OR ?3 <> ?4)",
+                params![share, at_us, reason, LIVE_VIEW_LEFT],
+            )
+            .map_err(db("ending a live view"))?;
+            Ok(())
+        })
+    }
+
+    /// Deliveries, downloads and live views of one request.
     pub fn activity(&self, id: &str) -> Result<Activity, RequestStoreError> {
         self.with_conn(|conn| {
             Ok(read_activity(conn, Some(id))?
@@ -165,8 +290,8 @@ impl RequestStore {
         })
     }
 
-    /// Deliveries and downloads of every request, by request id (two
-    /// queries, whatever the number of requests).
+    /// Deliveries, downloads and live views of every request, by request
+    /// id (three queries, whatever the number of requests).
     pub fn all_activity(&self) -> Result<HashMap<String, Activity>, RequestStoreError> {
         self.with_conn(|conn| read_activity(conn, None))
     }
@@ -179,7 +304,7 @@ fn read_activity(
     let mut by_request: HashMap<String, Activity> = HashMap::new();
     let mut statement = conn
         .prepare_cached(
-            "SELECT request_id, camera, bytes, sha256, built_us FROM deliveries
+            "SELECT request_id, camera, bytes, sha256, built_us, removed_us FROM deliveries
              WHERE ?1 IS NULL OR request_id = ?1 ORDER BY built_us, camera",
         )
         .map_err(db("reading deliveries"))?;
@@ -192,6 +317,7 @@ fn read_activity(
                     bytes: unsigned(r.get(2)?),
                     sha256: r.get(3)?,
                     built_us: r.get(4)?,
+                    removed_us: r.get(5)?,
                 },
             ))
         })
@@ -232,6 +358,35 @@ fn read_activity(
     for row in rows {
         let (id, download) = row.map_err(db("reading downloads"))?;
         by_request.entry(id).or_default().downloads.push(download);
+    }
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT request_id, share_id, camera, agency, cert_fingerprint, started_us,
+                    last_minute_us, minutes, ended_us, end_reason
+             FROM live_views WHERE ?1 IS NULL OR request_id = ?1 ORDER BY started_us, share_id",
+        )
+        .map_err(db("reading live views"))?;
+    let rows = statement
+        .query_map(params![only], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LiveView {
+                    share: r.get(1)?,
+                    camera: r.get(2)?,
+                    agency: r.get(3)?,
+                    cert_fingerprint: r.get(4)?,
+                    started_us: r.get(5)?,
+                    last_minute_us: r.get(6)?,
+                    minutes: unsigned(r.get(7)?),
+                    ended_us: r.get(8)?,
+                    end_reason: r.get(9)?,
+                },
+            ))
+        })
+        .map_err(db("reading live views"))?;
+    for row in rows {
+        let (id, view) = row.map_err(db("reading live views"))?;
+        by_request.entry(id).or_default().live_views.push(view);
     }
     Ok(by_request)
 }

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::policy::{GeoPoint, Officer, TimeWindow};
 use crate::time::format_utc_us;
 
-pub use activity::{Activity, Delivery, Download, DownloadStart};
+pub use activity::{
+    Activity, Delivery, Download, DownloadStart, LiveMinute, LiveView, LIVE_VIEW_LEFT,
+};
 pub use service::{RequestService, ServiceError};
 pub use store::{RequestStore, RevokedAll, TokenGrant};
 

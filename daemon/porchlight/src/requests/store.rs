@@ -110,7 +110,30 @@ CREATE TABLE downloads (
 CREATE INDEX downloads_by_request ON downloads (request_id, started_us);
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Schema 3: when a delivered package was deleted (its download link
+/// expired, or the owner left the relay program), and each live share the
+/// agency watched. Rows from schema 2 keep NULL in `removed_us`.
+const V3: &str = "
+ALTER TABLE deliveries ADD COLUMN removed_us INTEGER;  -- package file deleted
+
+-- One row per live share watched: written with each audited minute (the
+-- audit entry comes first), closed when a stream of it ends.
+CREATE TABLE live_views (
+    share_id TEXT PRIMARY KEY,            -- ls_ + 16 lowercase hex
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    camera TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    cert_fingerprint TEXT NOT NULL,
+    started_us INTEGER NOT NULL,          -- the first audited minute
+    last_minute_us INTEGER NOT NULL,      -- the latest audited minute
+    minutes INTEGER NOT NULL,             -- audited minutes of the share
+    ended_us INTEGER,                     -- NULL while a stream runs
+    end_reason TEXT                       -- live::EndReason code, or left
+) STRICT;
+CREATE INDEX live_views_by_request ON live_views (request_id, started_us);
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The migrations, for the upgrade tests (`tests/data/requests-schema/`).
 #[cfg(test)]

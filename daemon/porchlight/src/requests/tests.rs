@@ -755,6 +755,10 @@ const RELEASED_SCHEMAS: &[(usize, &str)] = &[
         2,
         include_str!("../../../../tests/data/requests-schema/v2.sql"),
     ),
+    (
+        3,
+        include_str!("../../../../tests/data/requests-schema/v3.sql"),
+    ),
 ];
 
 fn at_schema(version: usize) -> rusqlite::Connection {
@@ -832,7 +836,7 @@ fn a_schema_1_request_database_upgrades_and_still_lists() {
                 .map_err(super::store::db("version"))
         })
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, super::store::ALL_MIGRATIONS.len() as i64);
     let listed = store.list(None).expect("list");
     let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
@@ -903,6 +907,7 @@ fn deliveries_and_downloads_are_kept_per_request() {
             bytes: 1_200,
             sha256: "bb".repeat(32),
             built_us: now() + 2,
+            removed_us: None,
         }]
     );
     let seen: Vec<(u16, u64, bool, Option<i64>)> = activity
@@ -928,4 +933,217 @@ fn deliveries_and_downloads_are_kept_per_request() {
         json["deliveries"][0]["built"],
         json!("2026-11-24T12:00:00.000002Z")
     );
+}
+
+// ------------------------------------------ schema 3: removals, live views
+
+fn user_version(store: &RequestStore) -> i64 {
+    store
+        .with_conn(|conn| {
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(super::store::db("version"))
+        })
+        .expect("version")
+}
+
+/// A `requests.db` as schema 2 left it: a request with a package and a
+/// finished download. It opens at schema 3 with both kept, the package not
+/// marked removed and no live views.
+#[test]
+fn a_schema_2_request_database_upgrades_keeping_its_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = crate::store::paths::requests_db_path(dir.path());
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        crate::store::schema::run_migrations(
+            &conn,
+            "requests.db",
+            &super::store::ALL_MIGRATIONS[..2],
+        )
+        .expect("v2");
+        conn.execute_batch(
+            r#"
+            INSERT INTO requests VALUES ('req_00000000000000000003', 'Dallas Police Department',
+              'abab', '{"name":"Sgt. A. Rivera","badge":"D-4471"}', '2026-0042119', 'burglary',
+              '{"kind":"consent"}', 'Break-in reported at 21:30.', 1795467600000000,
+              1795474800000000, 1795521600000000, 1795608000000000, 'approved', NULL, NULL,
+              1795521700000000, 32.78, -96.8, 200.0);
+            INSERT INTO request_cameras VALUES ('req_00000000000000000003', 0, 'porch',
+              'approved', 1795467600000000, 1795471200000000, 1795467600000000,
+              1795471200000000, 1, NULL, 1, 12);
+            INSERT INTO deliveries VALUES ('req_00000000000000000003', 'porch', 4096,
+              'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd',
+              1795521800000000);
+            INSERT INTO downloads VALUES (1, 'req_00000000000000000003', 'porch',
+              'Dallas Police Department', 'abab', 1795521900000000, NULL, 200, 4096, 4096,
+              1795521901000000);
+            "#,
+        )
+        .expect("v2 rows");
+    }
+
+    let store = RequestStore::open(dir.path()).expect("a schema 2 database opens");
+    assert_eq!(user_version(&store), 3);
+    let id = "req_00000000000000000003";
+    let activity = store.activity(id).expect("activity");
+    assert_eq!(
+        activity.deliveries,
+        vec![Delivery {
+            camera: "porch".into(),
+            bytes: 4096,
+            sha256: "cd".repeat(32),
+            built_us: 1795521800000000,
+            removed_us: None,
+        }]
+    );
+    assert_eq!(activity.downloads.len(), 1);
+    assert!(activity.downloads[0].complete);
+    assert!(activity.live_views.is_empty());
+    assert_eq!(
+        store.get(id).expect("get").expect("kept").cameras[0].distance_m,
+        Some(12)
+    );
+    // The upgraded package can be marked removed like a new one.
+    assert_eq!(
+        store
+            .mark_deliveries_removed(id, 1795600000000000)
+            .expect("mark"),
+        1
+    );
+    assert_eq!(
+        store.activity(id).expect("activity").deliveries[0].removed_us,
+        Some(1795600000000000)
+    );
+}
+
+#[test]
+fn removed_packages_are_marked_once_and_a_new_package_is_present_again() {
+    let (_dir, store) = store();
+    let first = record(&store, &household(), "consent");
+    let second = record(&store, &household(), "consent");
+    for request in [&first, &second] {
+        store
+            .record_delivery(&request.id, "porch", 1_000, &"aa".repeat(32), now() + 1)
+            .expect("delivery");
+    }
+    // Expiry removes one request's packages; a second pass changes nothing.
+    assert_eq!(
+        store
+            .mark_deliveries_removed(&first.id, now() + 100)
+            .expect("mark"),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_deliveries_removed(&first.id, now() + 200)
+            .expect("mark again"),
+        0
+    );
+    let removed = |id: &str| store.activity(id).expect("activity").deliveries[0].removed_us;
+    assert_eq!(removed(&first.id), Some(now() + 100));
+    assert_eq!(removed(&second.id), None);
+    // Leaving the relay program marks every package still present.
+    assert_eq!(
+        store.mark_all_deliveries_removed(now() + 300).expect("all"),
+        1
+    );
+    assert_eq!(removed(&first.id), Some(now() + 100));
+    assert_eq!(removed(&second.id), Some(now() + 300));
+    // A package made again is on disk again.
+    store
+        .record_delivery(&second.id, "porch", 1_000, &"aa".repeat(32), now() + 400)
+        .expect("made again");
+    assert_eq!(removed(&second.id), None);
+    let json = serde_json::to_value(store.activity(&first.id).expect("activity")).expect("json");
+    assert_eq!(
+        json["deliveries"][0]["removed"],
+        json!("2026-11-24T12:00:00.0001Z")
+    );
+}
+
+#[test]
+fn live_views_count_audited_minutes_and_keep_why_they_ended() {
+    let (_dir, store) = store();
+    let request = record(&store, &household(), "emergency");
+    let other = record(&store, &household(), "consent");
+    let minute = |share: &'static str, minutes: u64, at: i64| LiveMinute {
+        share,
+        request_id: &request.id,
+        camera: "porch",
+        agency: DALLAS,
+        cert_fingerprint: "abab",
+        minutes,
+        at_us: at,
+    };
+    let m = 60_000_000;
+    // A stream of three minutes; the agency leaves, comes back for a fourth,
+    // then the owner ends the share.
+    for (n, at) in [(1, 0), (2, m), (3, 2 * m)] {
+        store
+            .record_live_minute(&minute("ls_0000000000000001", n, now() + at))
+            .expect("minute");
+    }
+    store
+        .end_live_view("ls_0000000000000001", LIVE_VIEW_LEFT, now() + 2 * m + 5)
+        .expect("left");
+    let view = |store: &RequestStore| store.activity(&request.id).expect("activity").live_views;
+    assert_eq!(view(&store)[0].end_reason.as_deref(), Some("left"));
+    store
+        .record_live_minute(&minute("ls_0000000000000001", 4, now() + 5 * m))
+        .expect("back");
+    assert_eq!(view(&store)[0].end_reason, None);
+    assert_eq!(view(&store)[0].ended_us, None);
+    store
+        .end_live_view("ls_0000000000000001", "ended_by_owner", now() + 5 * m + 7)
+        .expect("owner");
+    // A second stream of the same share stopping later does not hide why.
+    store
+        .end_live_view("ls_0000000000000001", LIVE_VIEW_LEFT, now() + 5 * m + 9)
+        .expect("other stream");
+    // Another share, still running.
+    store
+        .record_live_minute(&LiveMinute {
+            camera: "driveway",
+            ..minute("ls_0000000000000002", 1, now() + 6 * m)
+        })
+        .expect("minute");
+
+    assert_eq!(
+        view(&store),
+        vec![
+            LiveView {
+                share: "ls_0000000000000001".into(),
+                camera: "porch".into(),
+                agency: DALLAS.into(),
+                cert_fingerprint: "abab".into(),
+                started_us: now(),
+                last_minute_us: now() + 5 * m,
+                minutes: 4,
+                ended_us: Some(now() + 5 * m + 7),
+                end_reason: Some("ended_by_owner".into()),
+            },
+            LiveView {
+                share: "ls_0000000000000002".into(),
+                camera: "driveway".into(),
+                agency: DALLAS.into(),
+                cert_fingerprint: "abab".into(),
+                started_us: now() + 6 * m,
+                last_minute_us: now() + 6 * m,
+                minutes: 1,
+                ended_us: None,
+                end_reason: None,
+            },
+        ]
+    );
+    assert!(store
+        .activity(&other.id)
+        .expect("activity")
+        .live_views
+        .is_empty());
+    let all = store.all_activity().expect("all");
+    assert_eq!(all[&request.id].live_views.len(), 2);
+    let json = serde_json::to_value(store.activity(&request.id).expect("a")).expect("json");
+    assert_eq!(json["live_views"][0]["minutes"], json!(4));
+    assert_eq!(json["live_views"][0]["end_reason"], json!("ended_by_owner"));
+    assert_eq!(json["live_views"][1]["ended"], json!(null));
 }

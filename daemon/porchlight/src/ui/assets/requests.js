@@ -85,10 +85,39 @@ function span(w) {
   return w ? when(w.from) + " – " + when(w.to) : null;
 }
 
-/** One camera of a finished request: outcome, window, package, downloads. */
+/** Clock time of an RFC 3339 instant, as the owner reads it ("14:02"). */
+function clock(t) {
+  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** Why a live view stopped (`live::EndReason` codes, or "left"). */
+function endedBy(reason) {
+  const known = {
+    expired: "expired",
+    ended_by_owner: "ended by owner",
+    relay_left: "ended: you left the relay program",
+    privacy_mode: "ended by privacy mode",
+    live_not_shared: "ended: camera no longer shared live",
+    not_available: "ended: outside the camera's schedule",
+    left: "the agency stopped watching",
+  };
+  return known[reason] || "ended (" + String(reason).replace(/_/g, " ") + ")";
+}
+
+/** "Live: porch, 3 minutes, 14:02–14:05, ended by owner". */
+function liveText(v) {
+  const minutes = v.minutes + (v.minutes === 1 ? " minute" : " minutes");
+  const until = v.ended ? clock(v.ended) : "now";
+  const how = v.ended ? endedBy(v.end_reason) : "still watching";
+  return "Live: " + v.camera + ", " + minutes + ", " + clock(v.started) + "–" + until + ", " + how +
+    " (" + v.agency + ", certificate ";
+}
+
+/** One camera of a finished request: outcome, window, package, downloads, live views. */
 function cameraHistory(r, c) {
   const delivery = (r.deliveries || []).find((d) => d.camera === c.camera);
   const downloads = (r.downloads || []).filter((d) => d.camera === c.camera);
+  const lives = (r.live_views || []).filter((v) => v.camera === c.camera);
   const head = [c.camera + ": " + c.outcome.replace(/_/g, " ")];
   if (c.window) head.push(span(c.window));
   if (c.refusal) head.push("policy: " + c.refusal.replace(/_/g, " "));
@@ -96,7 +125,8 @@ function cameraHistory(r, c) {
   const items = [];
   if (delivery) {
     items.push(el("li", { class: "delivery" }, "Package " + bytes(delivery.bytes) + " (" + delivery.bytes + " bytes), SHA-256 ",
-      el("span", { class: "hash", title: delivery.sha256 }, short(delivery.sha256)), ", built " + when(delivery.built)));
+      el("span", { class: "hash", title: delivery.sha256 }, short(delivery.sha256)), ", built " + when(delivery.built),
+      delivery.removed ? el("span", { class: "removed" }, ", removed " + when(delivery.removed)) : null));
   }
   for (const d of downloads) {
     const what = d.status === 206 ? "range " + (d.range || "") : "whole package";
@@ -104,6 +134,10 @@ function cameraHistory(r, c) {
     items.push(el("li", { class: "download" }, "Downloaded " + when(d.started) + " by " + d.agency + " (certificate ",
       el("span", { class: "hash", title: d.cert_fingerprint }, short(d.cert_fingerprint, 12)),
       "): " + what + ", " + bytes(d.bytes_sent) + " of " + bytes(d.bytes_planned) + " (" + d.bytes_sent + " bytes), " + done));
+  }
+  for (const v of lives) {
+    items.push(el("li", { class: "live-view" }, liveText(v),
+      el("span", { class: "hash", title: v.cert_fingerprint }, short(v.cert_fingerprint, 12)), ")"));
   }
   if (!items.length && (c.outcome === "approved" || c.outcome === "serve")) items.push(el("li", { class: "muted" }, "Not downloaded yet"));
   return el("div", { class: "camera-history", "data-camera": c.camera }, head.join(" · "), items.length ? el("ul", {}, items) : null);
