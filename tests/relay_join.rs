@@ -295,6 +295,11 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
     assert_eq!(seen["confirmFocused"], "join-confirm", "{seen}");
     assert_eq!(seen["stateAfter"], "enrolled", "{seen}");
     assert_eq!(seen["joinHiddenAfter"], true, "{seen}");
+    // The restart did not log the owner out.
+    assert!(
+        seen["urlAfter"].as_str().is_some_and(|u| u.ends_with("/sharing")),
+        "{seen}"
+    );
     assert_eq!(seen["phoneOverflow"], false, "{seen}");
     // Failed loads are expected (the bad PEM's 400, the restart); script
     // errors are not.

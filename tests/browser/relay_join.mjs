@@ -1,8 +1,8 @@
 // The owner, who left the relay program, joins it again from the sharing
 // page in headless Chromium, logged in (accounts mode): pastes the agency
 // CA, picks the registry CA file, checks, compares the fingerprint, ticks
-// the box and joins; waits for the daemon to restart (logging in again:
-// sessions do not survive a restart) and reads the new relay status.
+// the box and joins; waits for the daemon to restart (the login survives
+// it) and reads the new relay status.
 // The Rust test (tests/relay_join.rs) sets the stage and checks the effects.
 //   node relay_join.mjs BASE_URL OUT_DIR AGENCY_CA_PEM_FILE REGISTRY_CA_PEM_FILE
 // Needs PORCHLIGHT_USER and PORCHLIGHT_PASSWORD. Prints one JSON line with
@@ -79,11 +79,11 @@ async function desktop() {
   await page.keyboard.press("Space");
   await page.getByRole("button", { name: "Join", exact: true }).click();
   await page.locator("#join-wait").filter({ hasText: "restarting" }).waitFor({ timeout: 10000 });
-  // The restarted daemon has no session for us: log in again, back here.
-  await logIn(page);
+  // The restarted daemon still knows our session: no login page on the way.
   await page.locator("#relay dd").first().filter({ hasText: "enrolled" }).waitFor({ timeout: 20000 });
   result.stateAfter = await page.locator("#relay dd").first().textContent();
   result.joinHiddenAfter = await page.locator("#join-form").isHidden();
+  result.urlAfter = page.url();
   await shot(page, "join-after");
   await context.close();
 }

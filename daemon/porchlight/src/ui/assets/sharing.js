@@ -270,7 +270,7 @@ async function waitForRestart() {
       continue; // down while it restarts
     }
     if (response.status === 401) {
-      // Sessions live in memory: the restarted daemon asks for a login again.
+      // The session ended meanwhile (expired, password changed): log in again.
       location.href = "/login?next=" + encodeURIComponent("/sharing");
       return;
     }
