@@ -297,7 +297,9 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
     assert_eq!(seen["joinHiddenAfter"], true, "{seen}");
     // The restart did not log the owner out.
     assert!(
-        seen["urlAfter"].as_str().is_some_and(|u| u.ends_with("/sharing")),
+        seen["urlAfter"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/sharing")),
         "{seen}"
     );
     assert_eq!(seen["phoneOverflow"], false, "{seen}");

@@ -415,8 +415,12 @@ fn on_close(
     }
 }
 
+/// An `xs:list` of URIs or QNames. An item holding a control character or
+/// other whitespace (a vertical tab, a no-break space) is not valid XML and
+/// never a usable address: it is dropped, not passed on to be dialled.
 fn split_list(text: &str) -> Vec<String> {
     text.split_ascii_whitespace()
+        .filter(|item| !item.contains(|c: char| c.is_control() || c.is_whitespace()))
         .take(MAX_LIST_ITEMS)
         .map(str::to_string)
         .collect()
@@ -611,6 +615,24 @@ mod tests {
         assert_eq!(s.name.as_deref(), Some("Front Door"));
         assert_eq!(s.hardware.as_deref(), Some("X&Y"));
         assert_eq!(s.location, None);
+    }
+
+    /// Found by the long fuzz run: a vertical tab is not ASCII whitespace
+    /// to the splitter, so `SERVI\x0bCE_URI` came through as an address.
+    #[test]
+    fn list_items_with_control_characters_are_dropped() {
+        let xml = MATCH.replace(
+            "http://[fe80::1]/onvif/device_service",
+            "http://10.0.0.3/\u{b}x http://10.0.0.4/\u{a0}y http://10.0.0.5/ok",
+        );
+        let m = parse(xml.as_bytes()).unwrap();
+        let Body::ProbeMatches(matches) = m.body else {
+            panic!("{:?}", m.body)
+        };
+        assert_eq!(
+            matches[0].xaddrs,
+            ["http://10.0.0.2/onvif/device_service", "http://10.0.0.5/ok"]
+        );
     }
 
     #[test]
