@@ -208,6 +208,21 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     root.ok_or(XmlError::Empty)
 }
 
+/// An XML name, optionally `prefix:local`. The reader is lenient about
+/// names (`<r =x="1">` reads as an attribute called `=x`); a camera answer
+/// like that is broken, and is refused with the name rather than read.
+fn is_qname(qname: &str) -> bool {
+    fn is_name(name: &str) -> bool {
+        let mut chars = name.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{b7}'))
+    }
+    match qname.split_once(':') {
+        Some((prefix, local)) => is_name(prefix) && is_name(local),
+        None => is_name(qname),
+    }
+}
+
 /// Builds an element from a start tag; returns it with the prefixes it declares.
 fn open(
     start: &BytesStart<'_>,
@@ -218,6 +233,12 @@ fn open(
     for attr in start.attributes() {
         let attr = attr.map_err(|e| e.to_string())?;
         let key: &str = attr.key.as_ref();
+        if !is_qname(key) {
+            return Err(format!(
+                "bad attribute name `{key}` in <{}>",
+                AsRef::<str>::as_ref(&start.name())
+            ));
+        }
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| e.to_string())?
@@ -235,7 +256,7 @@ fn open(
         Some((p, l)) => (Some(p), l),
         None => (None, qname.as_str()),
     };
-    if local.is_empty() {
+    if !is_qname(&qname) {
         return Err(format!("bad element name <{qname}>"));
     }
     let own = [scope.clone()];
@@ -358,6 +379,11 @@ mod tests {
             b"<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>",
             b"\xff\xfe<\x00a\x00/\x00>\x00",
             b"<a b='1' b='2'/>",
+            // Found by the long fuzz run: a mangled attribute name.
+            b"<a =onstantBitRate='true'/>",
+            b"<a b:='1'/>",
+            b"<1a/>",
+            b"<a:/>",
         ];
         for case in cases {
             assert!(parse(case).is_err(), "{:?}", String::from_utf8_lossy(case));
