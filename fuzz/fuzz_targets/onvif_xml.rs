@@ -163,9 +163,11 @@ fn text_prefix(text: &str) -> Option<&str> {
 
 /// A prefix this writer can declare in an attribute name.
 fn declarable(prefix: &str) -> bool {
-    prefix
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    let mut chars = prefix.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `text_namespace` only where the writer can reproduce the declaration.

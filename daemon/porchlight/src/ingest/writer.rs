@@ -78,6 +78,19 @@ fn close(ctx: &WriterContext, open: OpenFile) {
     }
 }
 
+/// Removes the index row of a segment whose file could not be written. On
+/// a full disk the index may not commit either: space is freed and the
+/// removal tried once more, so no row is left pointing at no file.
+async fn forget_unwritten_segment(ctx: &WriterContext, segment_id: i64) {
+    if ctx.index.delete_segments(vec![segment_id]).await.is_ok() {
+        return;
+    }
+    ctx.retention.free_space_now().await;
+    if let Err(e) = ctx.index.delete_segments(vec![segment_id]).await {
+        tracing::error!(segment_id, error = %e, "cannot remove the index row of a segment whose file was not written");
+    }
+}
+
 async fn start_segment(ctx: &WriterContext, start: SegmentStart) -> Option<OpenFile> {
     let new = NewSegment {
         stream_id: ctx.stream_id,
@@ -115,7 +128,7 @@ async fn start_segment(ctx: &WriterContext, start: SegmentStart) -> Option<OpenF
             }
             Ok(Err(e)) => {
                 tracing::warn!(file = %file_name, error = %e, "cannot create segment file");
-                let _ = ctx.index.delete_segments(vec![segment_id]).await;
+                forget_unwritten_segment(ctx, segment_id).await;
                 if attempt == 0 && is_disk_full(&e) {
                     ctx.retention.free_space_now().await;
                     continue;
