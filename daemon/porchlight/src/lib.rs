@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod notify;
 pub mod onboard;
 pub mod onvif;
+pub mod owner_client;
 pub mod plugin_host;
 pub mod policy;
 pub mod relay;

@@ -184,7 +184,7 @@ impl Live {
     fn ask(config: &Config) -> anyhow::Result<Option<Live>> {
         let bind = config.http.bind;
         let get = |path: &str| -> anyhow::Result<Option<Value>> {
-            match crate::requests::cli::call_daemon(config, "GET", path, None)? {
+            match crate::owner_client::call_daemon(config, "GET", path, None)? {
                 None => Ok(None),
                 // /healthz answers 503 with its body while the store fails.
                 Some((status, body)) if status < 300 || path == "/healthz" => Ok(Some(body)),

@@ -141,19 +141,12 @@ fn calls(args: &SetArgs) -> anyhow::Result<Vec<(String, Value)>> {
 }
 
 fn call(config: &Config, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-    match crate::requests::cli::call_daemon(config, method, path, body)? {
-        Some((status, answer)) if (200..300).contains(&status) => Ok(answer),
-        Some((status, answer)) => {
-            let message = answer["error"]
-                .as_str()
-                .map_or_else(|| answer.to_string(), str::to_string);
-            Err(anyhow!("{message} (daemon answered {status})"))
-        }
-        None => bail!(
+    crate::owner_client::call_if_running(config, method, path, body)?.ok_or_else(|| {
+        anyhow!(
             "the daemon is not running (nothing answers at http.bind = {}): sharing settings are changed through it, so the change is checked and audited",
             config.http.bind
-        ),
-    }
+        )
+    })
 }
 
 /// `porchlight sharing show`: `GET /api/sharing`.

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::requests::cli::call_daemon;
+use crate::owner_client::call_if_running;
 
 /// What the owner asks.
 pub enum LiveSharesAction {
@@ -30,20 +30,13 @@ pub fn run(config: &Config, action: &LiveSharesAction) -> anyhow::Result<Value> 
             bail!("`{id}` is not a live share id (ls_ followed by 16 lowercase hex digits; see `porchlight live-shares list`)");
         }
     }
-    match call_daemon(config, method, &path, None)? {
-        Some((status, answer)) if (200..300).contains(&status) => Ok(answer),
-        Some((status, answer)) => {
-            let message = answer["error"]
-                .as_str()
-                .map_or_else(|| answer.to_string(), str::to_string);
-            Err(anyhow!("{message} (daemon answered {status})"))
-        }
-        // No daemon, no live shares: they end when it stops.
-        None => bail!(
+    // No daemon, no live shares: they end when it stops.
+    call_if_running(config, method, &path, None)?.ok_or_else(|| {
+        anyhow!(
             "the daemon is not running at http.bind = {}: no live share can be running",
             config.http.bind
-        ),
-    }
+        )
+    })
 }
 
 /// One line per share.

@@ -1,11 +1,11 @@
 //! `porchlight cameras discovered|add`: the owner onboards from a shell,
 //! through the running daemon's owner API (discovery lives in the daemon).
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::requests::cli::call_daemon;
+use crate::owner_client::call_if_running;
 
 /// What the owner asked for.
 pub enum CamerasAction {
@@ -43,19 +43,12 @@ pub fn run(config: &Config, action: CamerasAction) -> anyhow::Result<Value> {
             })),
         ),
     };
-    match call_daemon(config, method, &path, body.as_ref())? {
-        Some((status, answer)) if (200..300).contains(&status) => Ok(answer),
-        Some((status, answer)) => {
-            let message = answer["error"]
-                .as_str()
-                .map_or_else(|| answer.to_string(), str::to_string);
-            Err(anyhow!("{message} (daemon answered {status})"))
-        }
-        None => bail!(
+    call_if_running(config, method, &path, body.as_ref())?.ok_or_else(|| {
+        anyhow!(
             "the daemon is not running at http.bind = {}: discovery and adding cameras happen in the daemon",
             config.http.bind
-        ),
-    }
+        )
+    })
 }
 
 /// Percent-encodes what a path segment may not hold as is.

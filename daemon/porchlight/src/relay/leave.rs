@@ -247,14 +247,8 @@ fn count_files(dir: &std::path::Path) -> usize {
 /// holds the audit log and the relay listener), else on the files.
 pub fn run_cli(config: &Config, wait: Duration) -> anyhow::Result<serde_json::Value> {
     let body = json!({ "wait_s": wait.as_secs().max(1) });
-    match crate::requests::cli::call_daemon(config, "POST", "/api/relay/leave", Some(&body))? {
-        Some((200 | 202, answer)) => Ok(answer),
-        Some((status, answer)) => anyhow::bail!(
-            "{} (daemon answered {status})",
-            answer["error"]
-                .as_str()
-                .map_or_else(|| answer.to_string(), str::to_string)
-        ),
+    match crate::owner_client::call_if_running(config, "POST", "/api/relay/leave", Some(&body))? {
+        Some(answer) => Ok(answer),
         None => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
