@@ -3,9 +3,6 @@
 //! with it; the certificate's SHA-256 fingerprint is what a relay or court
 //! pins to know the footage came from this box.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use p256::ecdsa::SigningKey;
@@ -134,25 +131,9 @@ fn self_signed_certificate(
     Ok(params.self_signed(key)?.pem())
 }
 
-/// Writes a file only the owner can read, durably: temp file, fsync, rename.
+/// Writes a file only the owner can read, durably.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
-    let temp = path.with_extension("partial");
-    let result = (|| {
-        let _ = std::fs::remove_file(&temp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        if let Some(dir) = path.parent() {
-            crate::store::segment_file::sync_dir(dir)?;
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| key_error(path, e.to_string()))
+    crate::durable::replace_private(path, bytes).map_err(|e| key_error(path, e.to_string()))
 }
 
 /// A key others can read is refused rather than used.
