@@ -40,19 +40,8 @@ fn json(body: &str) -> Value {
 }
 
 /// Adds an owner account through the CLI, the password in a file.
-fn add_user(dir: &Path, config: &Path, name: &str) {
-    let file = dir.join(format!("{name}.password"));
-    std::fs::write(&file, format!("{PASSWORD}\n")).expect("password file");
-    let (code, out, err) = porchlight(&[
-        "user",
-        "add",
-        "--config",
-        path(config),
-        name,
-        "--password-file",
-        path(&file),
-    ]);
-    assert_eq!(code, 0, "user add: {out}{err}");
+fn add_user(config: &Path, name: &str) {
+    support::add_owner_account(config, name, PASSWORD);
 }
 
 /// `POST /api/login`; returns (status, head, body).
@@ -126,7 +115,7 @@ fn after_user_add_everything_needs_a_login() {
     let config_path = daemon.config_path.clone();
 
     // The owner adds an account while the daemon runs.
-    add_user(dir.path(), &config_path, "alice");
+    add_user(&config_path, "alice");
     use std::os::unix::fs::MetadataExt as _;
     let accounts = dir.path().join("data/owner-accounts.json");
     assert_eq!(
@@ -438,7 +427,7 @@ fn a_lan_bind_without_an_account_is_refused_at_start() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("porchlight user add NAME"), "{err}");
 
-    add_user(dir.path(), &config_path, "alice");
+    add_user(&config_path, "alice");
     let (code, _, err) = porchlight(&["check-config", "--config", path(&config_path)]);
     assert_eq!(code, 0, "{err}");
 }
@@ -519,7 +508,7 @@ fn strip_colours(text: &str) -> String {
 fn the_browser_logs_in_and_lands_on_the_page_it_asked_for() {
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(dir.path(), &config(dir.path(), "{HTTP}", ""));
-    add_user(dir.path(), &daemon.config_path, "alice");
+    add_user(&daemon.config_path, "alice");
 
     let seen = login_in_chromium(
         daemon.http,
@@ -575,8 +564,8 @@ fn a_login_outlives_a_restart_but_not_a_logout_or_a_new_password() {
     let daemon = Daemon::start(dir.path(), &config(dir.path(), "{HTTP}", ""));
     let http = daemon.http;
     let config_path = daemon.config_path.clone();
-    add_user(dir.path(), &config_path, "alice");
-    add_user(dir.path(), &config_path, "bob");
+    add_user(&config_path, "alice");
+    add_user(&config_path, "bob");
 
     // Alice logs in twice (phone and laptop) and bob once; alice's laptop
     // logs out before the restart.

@@ -45,8 +45,7 @@ fn owner_call(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
-    let bearer = format!("Bearer {}", token.trim());
+    let bearer = support::cli_bearer(data);
     let body = body.map(Value::to_string);
     let (status, _, text) = support::http_request(
         http,
@@ -132,18 +131,7 @@ async fn an_owner_who_left_joins_the_relay_again_from_the_browser() {
             registry_pki.ca_path.to_str().expect("utf-8"),
         ]);
         assert_eq!(code, 0, "{stdout}{stderr}");
-        let password_file = rec.dir.path().join("owner-password");
-        std::fs::write(&password_file, format!("{OWNER_PASSWORD}\n")).expect("password file");
-        let (code, stdout, stderr) = porchlight(&[
-            "user",
-            "add",
-            "--config",
-            &config,
-            OWNER,
-            "--password-file",
-            password_file.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{stdout}{stderr}");
+        support::add_owner_account(Path::new(&config), OWNER, OWNER_PASSWORD);
         rec.daemon.restart_with(|_| {})
     });
     let http = daemon.http;

@@ -120,21 +120,8 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
         let refused = ask("history-2");
 
         // The owner has an account: the pages need a login.
-        let password_file = rec.dir.path().join("owner-password");
-        std::fs::write(&password_file, format!("{OWNER_PASSWORD}\n")).expect("password file");
-        let config = rec.dir.path().join("config.toml");
-        let (code, stdout, stderr) = porchlight(&[
-            "user",
-            "add",
-            "--config",
-            config.to_str().expect("utf-8"),
-            OWNER,
-            "--password-file",
-            password_file.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{stdout}{stderr}");
-        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
-        let bearer = format!("Bearer {}", token.trim());
+        support::add_owner_account(&rec.dir.path().join("config.toml"), OWNER, OWNER_PASSWORD);
+        let bearer = support::cli_bearer(&data);
         let owner_get = |path: &str| -> Value {
             let (status, _, body) =
                 http_request(http, "GET", path, &[("Authorization", &bearer)], None);
@@ -336,8 +323,7 @@ async fn the_owner_sees_how_far_each_camera_is_and_what_was_delivered_and_downlo
             text.push_str("\n[policy]\ndownload_expiry = \"1m\"\n");
             std::fs::write(config, text).expect("config");
         });
-        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
-        let bearer = format!("Bearer {}", token.trim());
+        let bearer = support::cli_bearer(&data);
         let owner_get = |path: &str| -> Value {
             let (status, _, body) =
                 http_request(http, "GET", path, &[("Authorization", &bearer)], None);

@@ -58,10 +58,9 @@ struct Owner {
 
 impl Owner {
     fn new(http: SocketAddr, data: &Path) -> Owner {
-        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
         Owner {
             http,
-            bearer: format!("Bearer {}", token.trim()),
+            bearer: support::cli_bearer(data),
         }
     }
 
@@ -161,19 +160,7 @@ async fn the_owner_sets_schedules_clip_audio_and_limits_and_the_gate_follows() {
     tokio::task::block_in_place(|| {
         let http = rec.daemon.http;
         // The owner makes an account: from now on the UI and API need a login.
-        let password_file = rec.dir.path().join("owner-password");
-        std::fs::write(&password_file, format!("{OWNER_PASSWORD}\n")).expect("password file");
-        let config = rec.dir.path().join("config.toml");
-        let (code, stdout, stderr) = porchlight(&[
-            "user",
-            "add",
-            "--config",
-            config.to_str().expect("utf-8"),
-            OWNER,
-            "--password-file",
-            password_file.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{stdout}{stderr}");
+        support::add_owner_account(&rec.dir.path().join("config.toml"), OWNER, OWNER_PASSWORD);
         let owner = Owner::new(http, &data);
         let before = owner.get("/api/sharing");
         assert_eq!(camera(&before, "porch")["schedule"], json!([]), "{before}");

@@ -86,19 +86,7 @@ async fn the_owner_runs_porchlight_from_the_browser() {
         });
 
         // The owner makes an account: from now on the UI needs a login.
-        let password_file = rec.dir.path().join("owner-password");
-        std::fs::write(&password_file, format!("{OWNER_PASSWORD}\n")).expect("password file");
-        let config = rec.dir.path().join("config.toml");
-        let (code, stdout, stderr) = porchlight(&[
-            "user",
-            "add",
-            "--config",
-            config.to_str().expect("utf-8"),
-            OWNER,
-            "--password-file",
-            password_file.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{stdout}{stderr}");
+        support::add_owner_account(&rec.dir.path().join("config.toml"), OWNER, OWNER_PASSWORD);
 
         let seen = walk_the_ui(&format!("http://{http}"), &out, "porch", &id);
         eprintln!("the browser saw: {seen:#}");
@@ -120,8 +108,7 @@ async fn the_owner_runs_porchlight_from_the_browser() {
                 .is_some_and(|e| e.contains("X-CSRF-Token")),
             "{seen}"
         );
-        let token = std::fs::read_to_string(data.join("owner-api.token")).expect("CLI token");
-        let bearer = format!("Bearer {}", token.trim());
+        let bearer = support::cli_bearer(&data);
         let owner_get = |path: &str| {
             let (status, _, body) =
                 support::http_request(http, "GET", path, &[("Authorization", &bearer)], None);

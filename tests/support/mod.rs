@@ -563,6 +563,29 @@ pub async fn record_camera(
     }
 }
 
+/// Makes an owner account with `porchlight user add` (the password in a
+/// file beside the config): from then on the owner API and pages need a login.
+pub fn add_owner_account(config: &Path, user: &str, password: &str) {
+    let file = config.with_file_name(format!("{user}.password"));
+    std::fs::write(&file, format!("{password}\n")).expect("password file");
+    let (code, out, err) = porchlight(&[
+        "user",
+        "add",
+        "--config",
+        config.to_str().expect("utf-8"),
+        user,
+        "--password-file",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "user add {user}: {out}{err}");
+}
+
+/// `Bearer <token>` for the daemon's local CLI token (new at each start).
+pub fn cli_bearer(data_dir: &Path) -> String {
+    let token = std::fs::read_to_string(data_dir.join("owner-api.token")).expect("CLI token");
+    format!("Bearer {}", token.trim())
+}
+
 /// Runs `tests/browser/{script}` in Node (headless Chromium through
 /// playwright-core) with `env` and `args`; returns the one JSON line it prints.
 pub fn run_browser_script<A: AsRef<std::ffi::OsStr>>(
