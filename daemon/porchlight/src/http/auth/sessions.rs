@@ -106,10 +106,6 @@ fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn parse_digest(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
@@ -308,7 +304,7 @@ impl Store {
                 .map(|(key, s)| {
                     s.saved_last_seen_us = s.last_seen_us;
                     StoredSession {
-                        id_sha256: hex(key),
+                        id_sha256: crate::evidence::hex(key),
                         user: s.user.clone(),
                         csrf_token: s.csrf_token.clone(),
                         account_changed_us: s.account_changed_us,
@@ -468,7 +464,7 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&id), "the session id is on disk: {text}");
-        assert!(text.contains(&hex(&digest(&id))));
+        assert!(text.contains(&crate::evidence::hex(&digest(&id))));
         assert!(text.contains(&session.csrf_token));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
