@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use porchlight_simcam::Clip;
-use support::{index, porchlight, segment_files, wait_until, Daemon};
+use support::{index, porchlight, segment_files, wait_until, wait_until_or_explain, Daemon};
 
 /// A tmpfs of `megabytes`, unmounted on drop.
 struct SmallDisk {
@@ -76,10 +76,29 @@ async fn fill_disk(min_free: &str) {
 
     // Record well past the point where the disk would be full.
     tokio::task::block_in_place(|| {
-        wait_until(
+        wait_until_or_explain(
             Duration::from_secs(90),
             "retention to delete old footage",
             || daemon.metric("porchlight_retention_deleted_bytes_total", &[]) > 30_000_000.0,
+            || {
+                let figures: Vec<String> = daemon
+                    .metrics()
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("porchlight_retention")
+                            || l.starts_with("porchlight_disk")
+                            || l.starts_with("porchlight_fragments")
+                            || l.starts_with("porchlight_bytes_written")
+                    })
+                    .map(str::to_string)
+                    .collect();
+                format!(
+                    "figures:\n{}\ndisk: {:?}\nlog tail:\n{}",
+                    figures.join("\n"),
+                    porchlight::store::retention::disk_space(&data),
+                    support::tail(&daemon.log(), 80)
+                )
+            },
         )
     });
     assert!(daemon.child.id() > 0);
@@ -117,6 +136,13 @@ async fn fill_disk(min_free: &str) {
 
     let log = tokio::task::block_in_place(|| daemon.stop());
     assert!(!log.contains("panicked"), "{log}");
+    // Footage leaves the index its headroom: deleting old footage never
+    // found the disk too full to commit.
+    assert!(
+        !log.contains("index commit failed") && !log.contains("released the ballast"),
+        "the index ran out of room to commit:\n{}",
+        support::tail(&log, 40)
+    );
     cam.shutdown().await;
 
     let config = run_dir.path().join("config.toml");
@@ -135,8 +161,9 @@ async fn the_free_space_reserve_keeps_the_disk_from_filling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_truly_full_disk_deletes_old_footage_and_keeps_recording() {
-    // No reserve: writes hit ENOSPC and the writer asks retention for room.
+async fn a_disk_filled_by_footage_deletes_old_footage_and_keeps_recording() {
+    // No reserve: footage fills the disk up to the index's headroom, writes
+    // are refused as ENOSPC and the writer asks retention for room.
     fill_disk("0").await;
 }
 

@@ -34,6 +34,33 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// Like [`wait_until`], but a timeout also prints what `explain` says
+/// (the daemon's log and figures), so a failure in CI can be diagnosed.
+pub fn wait_until_or_explain(
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out after {timeout:?} waiting for {what}\n{}",
+        explain()
+    );
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// GET over a plain TCP socket; returns (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     http_send(addr, "GET", path, None)

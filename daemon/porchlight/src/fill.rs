@@ -40,6 +40,7 @@ pub async fn fill(config: Config, camera: &str, seconds: u64, clip: Clip) -> any
         index: store.index.clone(),
         retention,
         health: stream_health.clone(),
+        index_headroom: store.ballast.size(),
     });
 
     let samples = porchlight_simcam::clip_samples(clip).map_err(anyhow::Error::msg)?;

@@ -70,6 +70,7 @@ pub fn spawn_camera(
             index: store.index.clone(),
             retention: retention.clone(),
             health: stream_health.clone(),
+            index_headroom: store.ballast.size(),
         });
         let credentials = camera.username.as_ref().map(|username| Credentials {
             username: username.clone(),

@@ -27,6 +27,9 @@ pub struct WriterContext {
     pub index: IndexWriter,
     pub retention: RetentionHandle,
     pub health: Arc<StreamHealth>,
+    /// Bytes of disk footage must leave free for the index (see
+    /// [`SegmentFile::create`]).
+    pub index_headroom: u64,
 }
 
 struct OpenFile {
@@ -117,8 +120,10 @@ async fn start_segment(ctx: &WriterContext, start: SegmentStart) -> Option<OpenF
         };
         let path = ctx.data_dir.join(&file_name);
         let init_bytes = Arc::clone(&init);
+        let headroom = ctx.index_headroom;
         let created =
-            tokio::task::spawn_blocking(move || SegmentFile::create(&path, &init_bytes)).await;
+            tokio::task::spawn_blocking(move || SegmentFile::create(&path, &init_bytes, headroom))
+                .await;
         match created {
             Ok(Ok(file)) => {
                 ctx.health

@@ -1,7 +1,9 @@
 //! A small file kept on the data disk so that a full disk never wedges the
 //! index: deleting old footage needs a database commit, and a commit needs
 //! a little space. When a commit fails, the ballast is released; retention
-//! then frees real space and the ballast is laid down again.
+//! then frees real space and the ballast is laid down again. Footage
+//! writers also leave the ballast's size free (see `segment_file`), so the
+//! room a release makes is the index's, not the next fragment's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

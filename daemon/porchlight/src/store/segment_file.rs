@@ -14,15 +14,46 @@ pub struct SegmentFile {
     path: PathBuf,
     file: File,
     len: u64,
+    index_headroom: u64,
+}
+
+/// Footage never takes the last `index_headroom` bytes of the disk: deleting
+/// old footage needs an index commit, and a commit needs a little room.
+/// Without this floor the writers fill every byte the ballast frees before
+/// retention can commit, and the disk stays full for good. A write that
+/// would cross the floor fails as ENOSPC, like a truly full disk.
+fn ensure_room(available: u64, bytes: u64, index_headroom: u64) -> io::Result<()> {
+    if available < bytes.saturating_add(index_headroom) {
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Ok(())
+}
+
+/// Bytes available to us on `file`'s filesystem.
+fn available_bytes(file: &File) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open for the life of `file`; stat is a valid out-pointer.
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut stat) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 impl SegmentFile {
-    /// Creates the file (which must not exist) holding `init`.
-    pub fn create(path: &Path, init: &[u8]) -> io::Result<SegmentFile> {
+    /// Creates the file (which must not exist) holding `init`, if the disk
+    /// has room for it above `index_headroom`.
+    pub fn create(path: &Path, init: &[u8], index_headroom: u64) -> io::Result<SegmentFile> {
         let dir = path.parent().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "segment path has no parent")
         })?;
         std::fs::create_dir_all(dir)?;
+        ensure_room(
+            super::retention::disk_space(dir)?.available,
+            init.len() as u64,
+            index_headroom,
+        )?;
         let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let written = file.write_all(init).and_then(|()| file.sync_data());
         if let Err(e) = written {
@@ -35,6 +66,7 @@ impl SegmentFile {
             path: path.to_path_buf(),
             file,
             len: init.len() as u64,
+            index_headroom,
         })
     }
 
@@ -47,6 +79,7 @@ impl SegmentFile {
     pub fn append(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
         let offset = self.len;
         let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        ensure_room(available_bytes(&self.file)?, total, self.index_headroom)?;
         let result = write_all_vectored(&mut self.file, parts).and_then(|()| self.file.sync_data());
         match result {
             Ok(()) => {
@@ -115,5 +148,30 @@ fn check_sync_error(error: &io::Error, path: &Path) {
     if error.raw_os_error() == Some(libc::EIO) {
         tracing::error!(path = %path.display(), %error, "I/O error while syncing; aborting so recovery can run");
         std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_that_would_take_the_index_headroom_is_refused_as_a_full_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cam/main/1.mp4");
+        let mut file = SegmentFile::create(&path, b"init", 0).expect("create with no headroom");
+        assert_eq!(file.append(&[b"moof", b"mdat"]).expect("append"), 4);
+
+        // Headroom larger than any disk: every write is refused, as ENOSPC,
+        // and the file keeps only what was durable before.
+        file.index_headroom = u64::MAX / 2;
+        let refused = file.append(&[b"more"]).expect_err("refused");
+        assert!(is_disk_full(&refused), "{refused}");
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 12);
+
+        let other = dir.path().join("cam/main/2.mp4");
+        let refused = SegmentFile::create(&other, b"init", u64::MAX / 2).err();
+        assert!(refused.as_ref().is_some_and(is_disk_full), "{refused:?}");
+        assert!(!other.exists(), "no file is left for a refused segment");
     }
 }
