@@ -29,18 +29,6 @@ fn ensure_room(available: u64, bytes: u64, index_headroom: u64) -> io::Result<()
     Ok(())
 }
 
-/// Bytes available to us on `file`'s filesystem.
-fn available_bytes(file: &File) -> io::Result<u64> {
-    use std::os::fd::AsRawFd;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: the fd is open for the life of `file`; stat is a valid out-pointer.
-    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut stat) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
-}
-
 impl SegmentFile {
     /// Creates the file (which must not exist) holding `init`, if the disk
     /// has room for it above `index_headroom`.
@@ -79,7 +67,11 @@ impl SegmentFile {
     pub fn append(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
         let offset = self.len;
         let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        ensure_room(available_bytes(&self.file)?, total, self.index_headroom)?;
+        ensure_room(
+            super::retention::disk_space(&self.path)?.available,
+            total,
+            self.index_headroom,
+        )?;
         let result = write_all_vectored(&mut self.file, parts).and_then(|()| self.file.sync_data());
         match result {
             Ok(()) => {
